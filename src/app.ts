@@ -1,0 +1,162 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { expressMiddleware } from '@as-integrations/express5';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
+import { AlipayProvider } from './alipay/alipay.provider';
+import { TokenService } from './auth/token.service';
+import { UserService } from './auth/user.service';
+import type { Logger } from './common/logger';
+import { Metrics } from './common/metrics';
+import type { Config } from './config';
+import { buildContext, type AppContext, type Services } from './graphql/context';
+import { errorFormatter } from './graphql/errors';
+import { OrderEvents } from './graphql/pubsub';
+import { buildAppSchema } from './graphql/schema';
+import { OrderService } from './orders/order.service';
+import { callbackRoutes } from './payments/callback.routes';
+import { CallbackService } from './payments/callback.service';
+import { PayLinkService } from './payments/pay-link.service';
+
+export interface AppDeps {
+  config: Config;
+  orm: MikroORM;
+  /** The URL the ORM uses; the subscription listener opens its own connection with it. */
+  databaseUrl: string;
+  logger: Logger;
+}
+
+export interface RunningApp {
+  /** http://host:port of the listening server. */
+  url: string;
+  port: number;
+  server: http.Server;
+  alipay: AlipayProvider;
+  services: Services;
+  metrics: Metrics;
+  /** Stops accepting, drains requests and subscriptions, closes the listener connection. */
+  close(): Promise<void>;
+}
+
+const GRAPHQL_BODY_LIMIT = '100kb';
+
+/**
+ * Builds the HTTP app: /graphql (Apollo over HTTP, graphql-ws on the same path), Alipay's /alipay/notify and
+ * /alipay/return, and /healthz, /readyz, /metrics. Listens on config.host:config.port (0 = any free port).
+ */
+export async function startApp(deps: AppDeps): Promise<RunningApp> {
+  const { config, orm, logger } = deps;
+  const metrics = new Metrics();
+  const alipay = new AlipayProvider({
+    appId: config.alipay.appId,
+    signType: config.alipay.signType,
+    gatewayUrl: config.alipay.gatewayUrl,
+    appPrivateKey: config.alipay.appPrivateKey,
+    alipayPublicKey: config.alipay.alipayPublicKey,
+  });
+  const tokens = new TokenService(config.jwt);
+  const orderEvents = new OrderEvents(deps.databaseUrl, logger);
+  await orderEvents.start();
+  const orders = new OrderService({ orderTtlMs: config.orderTtlMs });
+  const services: Services = {
+    users: new UserService(),
+    orders,
+    payLinks: new PayLinkService(orders, alipay, { publicUrl: config.publicUrl, frontendReturnUrl: config.frontendReturnUrl }),
+    orderEvents,
+    logger,
+  };
+  const callbacks = new CallbackService(orm, alipay, { sellerId: config.alipay.sellerId }, logger, metrics);
+  const contextDeps = { orm, tokens, services };
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  const server = http.createServer(app);
+
+  const schema = await buildAppSchema();
+  const wsServer = new WebSocketServer({ server, path: '/graphql', maxPayload: 64 * 1024 });
+  const wsCleanup = useServer<Record<string, unknown>>(
+    {
+      schema,
+      context: (ctx) => {
+        const params = ctx.connectionParams ?? {};
+        const auth = params.authorization ?? params.Authorization;
+        return buildContext(contextDeps, typeof auth === 'string' ? auth : undefined);
+      },
+    },
+    wsServer,
+  );
+
+  const apollo = new ApolloServer<AppContext>({
+    schema,
+    formatError: errorFormatter(logger),
+    includeStacktraceInErrorResponses: false,
+    introspection: config.env !== 'production',
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer: server }),
+      { serverWillStart: async () => ({ drainServer: async () => void (await wsCleanup.dispose()) }) },
+    ],
+  });
+  await apollo.start();
+
+  app.get('/healthz', (_req, res) => {
+    res.type('text/plain').send('ok');
+  });
+  app.get('/readyz', async (_req, res) => {
+    try {
+      await orm.em.fork().getConnection().execute('select 1');
+      res.type('text/plain').send('ready');
+    } catch {
+      res.status(503).type('text/plain').send('database unreachable');
+    }
+  });
+  app.get('/metrics', (_req, res) => {
+    res.type('text/plain; version=0.0.4').send(metrics.render());
+  });
+  app.use(callbackRoutes(callbacks, { frontendReturnUrl: config.frontendReturnUrl }));
+  app.use(
+    '/graphql',
+    express.json({ limit: GRAPHQL_BODY_LIMIT }),
+    expressMiddleware(apollo, { context: async ({ req }) => buildContext(contextDeps, req.headers.authorization) }),
+  );
+  app.use((_req: Request, res: Response) => {
+    res.status(404).type('text/plain').send('not found');
+  });
+  app.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {
+    const status = err.status && err.status >= 400 && err.status < 500 ? err.status : 500;
+    if (status === 500) logger.error('request failed', { error: err });
+    const message =
+      err.type === 'entity.too.large' ? 'Request body too large' : err.type === 'entity.parse.failed' ? 'Malformed JSON body' : status === 500 ? 'Internal server error' : 'Bad request';
+    res.status(status).json({ errors: [{ message, extensions: { code: status === 500 ? 'INTERNAL_SERVER_ERROR' : 'BAD_REQUEST' } }] });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+
+  let closing: Promise<void> | null = null;
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    server,
+    alipay,
+    services,
+    metrics,
+    close: () =>
+      (closing ??= (async () => {
+        await apollo.stop();
+        await orderEvents.stop();
+        metrics.close();
+      })()),
+  };
+}

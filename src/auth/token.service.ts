@@ -1,0 +1,95 @@
+import { createRemoteJWKSet, errors as joseErrors, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import type { KeyObject } from 'node:crypto';
+import { AppError, unauthenticated } from '../common/errors';
+import type { JwtConfig } from '../config';
+
+/** Who is calling: the token's `sub`, and whether its `roles` claim holds `admin`. */
+export interface AuthUser {
+  id: string;
+  roles: string[];
+  isAdmin: boolean;
+}
+
+const MAX_TOKEN_LENGTH = 8192;
+const SUBJECT = /^[^\u0000-\u001f\u007f]{1,128}$/;
+
+/**
+ * Verifies bearer tokens with jose: HS256 with JWT_SECRET, RS256/ES256 with JWT_PUBLIC_KEY, or a JWKS URL.
+ * Issuer and audience are checked when configured. Every failure is UNAUTHENTICATED with a short reason and
+ * never echoes the token.
+ */
+export class TokenService {
+  private readonly key: Uint8Array | KeyObject | JWTVerifyGetKey;
+  private readonly algorithms: string[];
+
+  constructor(private readonly config: JwtConfig) {
+    if (config.kind === 'secret') {
+      this.key = config.secret;
+      this.algorithms = ['HS256'];
+    } else if (config.kind === 'publicKey') {
+      this.key = config.key;
+      this.algorithms = config.algorithms;
+    } else {
+      this.key = createRemoteJWKSet(config.url, { timeoutDuration: 5000, cooldownDuration: 30_000 });
+      this.algorithms = ['RS256', 'ES256'];
+    }
+  }
+
+  /** Reads `Authorization: Bearer <token>`; null when there is no header. */
+  static bearer(header: string | undefined): string | null {
+    if (header === undefined || header === '') return null;
+    const match = /^Bearer ([A-Za-z0-9._~+/=-]+)$/i.exec(header);
+    if (!match) throw unauthenticated('The Authorization header must be "Bearer <token>"');
+    return match[1];
+  }
+
+  async verify(token: string): Promise<AuthUser> {
+    if (token.length > MAX_TOKEN_LENGTH) throw unauthenticated('Token is too long');
+    let payload: JWTPayload;
+    try {
+      const options = {
+        algorithms: this.algorithms,
+        issuer: this.config.issuer ?? undefined,
+        audience: this.config.audience ?? undefined,
+        clockTolerance: 5,
+      };
+      const key = this.key;
+      ({ payload } =
+        typeof key === 'function' ? await jwtVerify(token, key, options) : await jwtVerify(token, key, options));
+    } catch (err) {
+      throw unauthenticated(reason(err));
+    }
+    if (typeof payload.sub !== 'string' || !SUBJECT.test(payload.sub)) {
+      throw unauthenticated('Token has no usable sub claim');
+    }
+    const rolesClaim = (payload as { roles?: unknown }).roles;
+    const roles = Array.isArray(rolesClaim) ? rolesClaim.filter((r): r is string => typeof r === 'string').slice(0, 32) : [];
+    return { id: payload.sub, roles, isAdmin: roles.includes('admin') };
+  }
+}
+
+function reason(err: unknown): string {
+  if (err instanceof AppError) return err.message;
+  if (err instanceof joseErrors.JWTExpired) return 'Token has expired';
+  if (err instanceof joseErrors.JWTClaimValidationFailed) return `Token claim check failed: ${err.claim}`;
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'Token signature is invalid';
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'Token algorithm is not allowed';
+  if (err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSNoMatchingKey) return 'Token key is unknown';
+  return 'Token is malformed';
+}
+
+/** Issues an HS256 token (development, tests and the benchmark). */
+export function issueToken(
+  secret: Uint8Array,
+  claims: { sub: string; roles?: string[] },
+  options: { expiresIn?: string; issuer?: string | null; audience?: string | null } = {},
+): Promise<string> {
+  let jwt = new SignJWT({ roles: claims.roles ?? [] })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(claims.sub)
+    .setIssuedAt()
+    .setExpirationTime(options.expiresIn ?? '1h');
+  if (options.issuer) jwt = jwt.setIssuer(options.issuer);
+  if (options.audience) jwt = jwt.setAudience(options.audience);
+  return jwt.sign(secret);
+}

@@ -1,0 +1,22 @@
+/** Checks on free text that will be signed and sent to Alipay: well-formed Unicode, no control characters. */
+
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
+/** The length in Unicode code points (what Alipay and PostgreSQL's varchar count), not UTF-16 units. */
+export function codePointLength(text: string): number {
+  let n = 0;
+  for (const _ of text) n++;
+  return n;
+}
+
+/** Returns a problem with the text, or null when it is acceptable. */
+export function textProblem(text: string, min: number, max: number): string | null {
+  if (text.length > max * 2) return `must be at most ${max} characters`;
+  if (!text.isWellFormed()) return 'must be valid Unicode text';
+  if (CONTROL.test(text)) return 'must not contain control characters or line breaks';
+  const length = codePointLength(text);
+  if (length < min) return min === 1 ? 'must not be empty' : `must be at least ${min} characters`;
+  if (length > max) return `must be at most ${max} characters`;
+  if (text.trim() === '') return 'must not be only spaces';
+  return null;
+}

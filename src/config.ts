@@ -1,0 +1,369 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { KeyFormatError, modulusBits, parsePrivateKey, parsePublicKey, sameKeyPair } from './alipay/alipay.keys';
+import { SIGN_TYPES, type SignType } from './alipay/alipay.signer';
+import type { LogLevel } from './common/logger';
+import { SANDBOX_APP_ID, SANDBOX_SELLER_ID, loadDevSecrets, type DevSecrets } from './dev/dev-secrets';
+
+/**
+ * The environment, validated once at boot into one typed Config. Every problem is reported with the variable's
+ * name and what is wrong with it, never with its value (values may be secrets).
+ */
+export interface Config {
+  env: 'development' | 'production' | 'test';
+  port: number;
+  host: string;
+  /** Base URL Alipay and browsers reach us at; no trailing slash. */
+  publicUrl: string;
+  databaseUrl: string | null;
+  dataDir: string;
+  dbPoolSize: number;
+  logLevel: LogLevel;
+  jwt: JwtConfig;
+  alipay: AlipayConfig;
+  orderTtlMs: number;
+  frontendReturnUrl: string | null;
+}
+
+export type JwtConfig = (
+  | { kind: 'secret'; secret: Uint8Array; generated: boolean }
+  | { kind: 'publicKey'; key: KeyObject; algorithms: string[] }
+  | { kind: 'jwks'; url: URL }
+) & { issuer: string | null; audience: string | null };
+
+export interface AlipayConfig {
+  appId: string;
+  appPrivateKey: KeyObject;
+  alipayPublicKey: KeyObject;
+  signType: SignType;
+  /** `sandbox` (the built-in local Alipay) or Alipay's gateway.do URL. */
+  gateway: string;
+  /** Where pay links point: the local Alipay's gateway.do in sandbox mode. */
+  gatewayUrl: string;
+  sellerId: string | null;
+  /** In sandbox mode, the local Alipay's own signing key (its public half is alipayPublicKey). */
+  sandboxPrivateKey: KeyObject | null;
+  /** Whether the app key pair was generated for development. */
+  generatedKeys: boolean;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  constructor(readonly problems: Array<{ variable: string; problem: string }>) {
+    super(`Invalid configuration:\n${problems.map((p) => `  ${p.variable}: ${p.problem}`).join('\n')}`);
+  }
+}
+
+export const PRODUCTION_GATEWAY = 'https://openapi.alipay.com/gateway.do';
+export const SANDBOX_GATEWAY = 'https://openapi-sandbox.dl.alipaydev.com/gateway.do';
+
+const MAX_VALUE = 64 * 1024;
+const MIN_TTL_MS = 60_000;
+const MAX_TTL_MS = 15 * 24 * 3600_000;
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+export interface LoadOptions {
+  /** Supplies generated development secrets; defaults to the ones under DATA_DIR. */
+  devSecrets?: (dataDir: string) => DevSecrets;
+  /** Directory relative paths are resolved against (default: the working directory). */
+  cwd?: string;
+}
+
+/** Parses `15m`, `2h`, `1d` into milliseconds. */
+export function parseDuration(text: string): number | null {
+  const m = /^([1-9][0-9]{0,5})(m|h|d)$/.exec(text);
+  if (!m) return null;
+  return Number(m[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'm' | 'h' | 'd'];
+}
+
+function httpUrl(text: string): URL | null {
+  try {
+    const url = new URL(text);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') return null;
+    if (url.username || url.password) return null;
+    return url;
+  } catch {
+    return null;
+  }
+}
+
+function isLoopback(url: URL): boolean {
+  return ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+}
+
+export function loadConfig(env: Env, options: LoadOptions = {}): Config {
+  const problems: Array<{ variable: string; problem: string }> = [];
+  const fail = (variable: string, problem: string) => problems.push({ variable, problem });
+  const cwd = options.cwd ?? process.cwd();
+
+  const raw = (name: string): string | undefined => {
+    const value = env[name];
+    if (value === undefined || value === '') return undefined;
+    if (value.length > MAX_VALUE) {
+      fail(name, `is longer than ${MAX_VALUE} characters`);
+      return undefined;
+    }
+    if (/[\u0000]/.test(value)) {
+      fail(name, 'contains a NUL character');
+      return undefined;
+    }
+    return value;
+  };
+  const oneOf = <T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
+    const value = raw(name);
+    if (value === undefined) return fallback;
+    if (!(allowed as readonly string[]).includes(value)) {
+      fail(name, `must be one of ${allowed.join(', ')}`);
+      return fallback;
+    }
+    return value as T;
+  };
+  const integer = (name: string, fallback: number, min: number, max: number): number => {
+    const value = raw(name);
+    if (value === undefined) return fallback;
+    if (!/^[0-9]{1,6}$/.test(value) || Number(value) < min || Number(value) > max) {
+      fail(name, `must be a whole number from ${min} to ${max}`);
+      return fallback;
+    }
+    return Number(value);
+  };
+  /** A value given inline or as a file path (NAME / NAME_PATH), never both. */
+  const inlineOrFile = (name: string): string | undefined => {
+    const inline = raw(name);
+    const file = raw(`${name}_PATH`);
+    if (inline !== undefined && file !== undefined) {
+      fail(name, `set either ${name} or ${name}_PATH, not both`);
+      return undefined;
+    }
+    if (file === undefined) return inline;
+    try {
+      const text = fs.readFileSync(path.resolve(cwd, file), 'utf8');
+      if (text.length > MAX_VALUE) {
+        fail(`${name}_PATH`, `the file is larger than ${MAX_VALUE} bytes`);
+        return undefined;
+      }
+      return text;
+    } catch (err) {
+      fail(`${name}_PATH`, `cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      return undefined;
+    }
+  };
+
+  const nodeEnv = oneOf('NODE_ENV', ['development', 'production', 'test'] as const, 'development');
+  const port = integer('PORT', 4000, 0, 65535);
+  const host = raw('HOST') ?? '127.0.0.1';
+  if (!/^[A-Za-z0-9.:\-[\]]{1,255}$/.test(host)) fail('HOST', 'must be a host name or IP address');
+  const dataDir = path.resolve(cwd, raw('DATA_DIR') ?? '.data');
+  const dbPoolSize = integer('DB_POOL_SIZE', 10, 1, 200);
+  const logLevel = oneOf('LOG_LEVEL', ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info');
+
+  let publicUrl = `http://127.0.0.1:${port}`;
+  const publicUrlRaw = raw('PUBLIC_URL');
+  if (publicUrlRaw !== undefined) {
+    const url = httpUrl(publicUrlRaw);
+    if (!url || url.search || url.hash) fail('PUBLIC_URL', 'must be an http(s) URL without credentials, query or fragment');
+    else publicUrl = url.toString().replace(/\/+$/, '');
+  }
+
+  const databaseUrl = raw('DATABASE_URL') ?? null;
+  if (databaseUrl !== null && !/^postgres(ql)?:\/\/[^\s]+$/.test(databaseUrl)) {
+    fail('DATABASE_URL', 'must be a postgres:// or postgresql:// URL');
+  }
+
+  let orderTtlMs = 15 * 60_000;
+  const ttl = raw('ORDER_TTL');
+  if (ttl !== undefined) {
+    const ms = parseDuration(ttl);
+    if (ms === null || ms < MIN_TTL_MS || ms > MAX_TTL_MS) fail('ORDER_TTL', 'must be a duration from 1m to 15d, e.g. 15m, 2h, 1d');
+    else orderTtlMs = ms;
+  }
+
+  let frontendReturnUrl: string | null = null;
+  const frontend = raw('FRONTEND_RETURN_URL');
+  if (frontend !== undefined) {
+    const url = httpUrl(frontend);
+    if (!url || url.hash) fail('FRONTEND_RETURN_URL', 'must be an http(s) URL without credentials or fragment');
+    else frontendReturnUrl = url.toString();
+  }
+
+  // Development secrets are created only when something actually needs them.
+  let dev: DevSecrets | undefined;
+  const devSecrets = () => (dev ??= (options.devSecrets ?? loadDevSecrets)(dataDir));
+
+  const jwt = loadJwt(raw, fail, nodeEnv, devSecrets);
+  const alipay = loadAlipay(raw, inlineOrFile, fail, publicUrl, devSecrets);
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    env: nodeEnv,
+    port,
+    host,
+    publicUrl,
+    databaseUrl,
+    dataDir,
+    dbPoolSize,
+    logLevel,
+    jwt: jwt!,
+    alipay: alipay!,
+    orderTtlMs,
+    frontendReturnUrl,
+  };
+}
+
+type Raw = (name: string) => string | undefined;
+type Fail = (variable: string, problem: string) => void;
+
+function loadJwt(
+  raw: Raw,
+  fail: Fail,
+  nodeEnv: Config['env'],
+  devSecrets: () => DevSecrets,
+): JwtConfig | undefined {
+  const secret = raw('JWT_SECRET');
+  const publicKey = raw('JWT_PUBLIC_KEY');
+  const jwksUrl = raw('JWKS_URL');
+  const issuer = raw('JWT_ISSUER') ?? null;
+  const audience = raw('JWT_AUDIENCE') ?? null;
+  const given = [secret, publicKey, jwksUrl].filter((v) => v !== undefined).length;
+  if (given > 1) {
+    fail('JWT_SECRET', 'set only one of JWT_SECRET, JWT_PUBLIC_KEY and JWKS_URL');
+    return undefined;
+  }
+  const common = { issuer, audience };
+  if (secret !== undefined) {
+    if (secret.length < 32) {
+      fail('JWT_SECRET', 'must be at least 32 characters (HS256 needs a 256-bit secret)');
+      return undefined;
+    }
+    return { kind: 'secret', secret: new TextEncoder().encode(secret), generated: false, ...common };
+  }
+  if (publicKey !== undefined) {
+    try {
+      const text = publicKey.replace(/\\n/g, '\n');
+      const key = createPublicKey(text.includes('-----') ? text : { key: Buffer.from(text, 'base64'), format: 'der', type: 'spki' });
+      if (key.asymmetricKeyType === 'rsa') return { kind: 'publicKey', key, algorithms: ['RS256'], ...common };
+      if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') {
+        return { kind: 'publicKey', key, algorithms: ['ES256'], ...common };
+      }
+      fail('JWT_PUBLIC_KEY', 'must be an RSA (RS256) or P-256 (ES256) public key');
+    } catch {
+      fail('JWT_PUBLIC_KEY', 'does not parse as a public key (PEM or base64 SPKI)');
+    }
+    return undefined;
+  }
+  if (jwksUrl !== undefined) {
+    const url = httpUrl(jwksUrl);
+    if (!url || (url.protocol === 'http:' && !isLoopback(url))) {
+      fail('JWKS_URL', 'must be an https URL (http only for localhost)');
+      return undefined;
+    }
+    return { kind: 'jwks', url, ...common };
+  }
+  if (nodeEnv === 'production') {
+    fail('JWT_SECRET', 'one of JWT_SECRET, JWT_PUBLIC_KEY or JWKS_URL is required in production');
+    return undefined;
+  }
+  return { kind: 'secret', secret: new TextEncoder().encode(devSecrets().jwtSecret), generated: true, ...common };
+}
+
+function loadAlipay(
+  raw: Raw,
+  inlineOrFile: (name: string) => string | undefined,
+  fail: Fail,
+  publicUrl: string,
+  devSecrets: () => DevSecrets,
+): AlipayConfig | undefined {
+  const gateway = raw('ALIPAY_GATEWAY') ?? 'sandbox';
+  const sandbox = gateway === 'sandbox';
+  let gatewayUrl = `${publicUrl}/sandbox/alipay/gateway.do`;
+  if (!sandbox) {
+    const url = httpUrl(gateway);
+    if (!url || (url.protocol === 'http:' && !isLoopback(url))) {
+      fail('ALIPAY_GATEWAY', `must be "sandbox" or an https gateway URL such as ${PRODUCTION_GATEWAY}`);
+    } else {
+      gatewayUrl = url.toString();
+    }
+  }
+
+  const signType = (raw('ALIPAY_SIGN_TYPE') ?? 'RSA2') as SignType;
+  if (!SIGN_TYPES.includes(signType)) fail('ALIPAY_SIGN_TYPE', 'must be RSA2 or RSA');
+
+  const appIdRaw = raw('ALIPAY_APP_ID');
+  if (appIdRaw !== undefined && !/^[0-9]{16}$/.test(appIdRaw)) fail('ALIPAY_APP_ID', 'must be the 16-digit app id');
+  if (appIdRaw === undefined && !sandbox) fail('ALIPAY_APP_ID', 'is required when ALIPAY_GATEWAY is not sandbox');
+  const appId = appIdRaw ?? SANDBOX_APP_ID;
+
+  const sellerIdRaw = raw('ALIPAY_SELLER_ID');
+  if (sellerIdRaw !== undefined && !/^2088[0-9]{12}$/.test(sellerIdRaw)) {
+    fail('ALIPAY_SELLER_ID', 'must be the 16-digit merchant id starting with 2088');
+  }
+
+  let generatedKeys = false;
+  let appPrivateKey: KeyObject | undefined;
+  const appKeyText = inlineOrFile('ALIPAY_APP_PRIVATE_KEY');
+  if (appKeyText !== undefined) {
+    try {
+      appPrivateKey = parsePrivateKey(appKeyText, 'the key');
+      if (modulusBits(appPrivateKey) < 2048) fail('ALIPAY_APP_PRIVATE_KEY', 'must be an RSA key of at least 2048 bits');
+    } catch (err) {
+      fail('ALIPAY_APP_PRIVATE_KEY', err instanceof KeyFormatError ? err.message : 'does not parse');
+    }
+  } else if (sandbox) {
+    appPrivateKey = parsePrivateKey(devSecrets().appPrivateKeyPem);
+    generatedKeys = true;
+  } else {
+    fail('ALIPAY_APP_PRIVATE_KEY', 'is required when ALIPAY_GATEWAY is not sandbox');
+  }
+
+  let sandboxPrivateKey: KeyObject | null = null;
+  let alipayPublicKey: KeyObject | undefined;
+  const alipayKeyText = inlineOrFile('ALIPAY_PUBLIC_KEY');
+  if (alipayKeyText !== undefined) {
+    try {
+      alipayPublicKey = parsePublicKey(alipayKeyText, 'the key');
+    } catch (err) {
+      fail('ALIPAY_PUBLIC_KEY', err instanceof KeyFormatError ? err.message : 'does not parse');
+    }
+  } else if (sandbox) {
+    sandboxPrivateKey = parsePrivateKey(devSecrets().sandboxAlipayPrivateKeyPem);
+    alipayPublicKey = createPublicKey(sandboxPrivateKey);
+  } else {
+    fail('ALIPAY_PUBLIC_KEY', 'is required when ALIPAY_GATEWAY is not sandbox');
+  }
+
+  if (appPrivateKey && alipayPublicKey && sameKeyPair(appPrivateKey, alipayPublicKey)) {
+    fail(
+      'ALIPAY_PUBLIC_KEY',
+      "is your app's own public key (it matches ALIPAY_APP_PRIVATE_KEY); use the Alipay public key " +
+        '(支付宝公钥) shown beside it in the Alipay open platform console',
+    );
+  }
+  if (!appPrivateKey || !alipayPublicKey) return undefined;
+  return {
+    appId,
+    appPrivateKey,
+    alipayPublicKey,
+    signType,
+    gateway,
+    gatewayUrl,
+    sellerId: sellerIdRaw ?? (sandbox ? SANDBOX_SELLER_ID : null),
+    sandboxPrivateKey,
+    generatedKeys,
+  };
+}
+
+/** A one-line summary of the configuration that is safe to print (no secrets). */
+export function describeConfig(config: Config): Record<string, unknown> {
+  return {
+    env: config.env,
+    listen: `${config.host}:${config.port}`,
+    publicUrl: config.publicUrl,
+    database: config.databaseUrl ? 'DATABASE_URL' : `embedded under ${config.dataDir}`,
+    jwt: config.jwt.kind === 'secret' ? (config.jwt.generated ? 'HS256 (generated dev secret)' : 'HS256') : config.jwt.kind,
+    alipayGateway: config.alipay.gateway === 'sandbox' ? `local Alipay at ${config.alipay.gatewayUrl}` : config.alipay.gateway,
+    alipayAppId: config.alipay.appId,
+    orderTtlMinutes: config.orderTtlMs / 60_000,
+  };
+}

@@ -1,0 +1,51 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { TokenService, type AuthUser } from '../auth/token.service';
+import type { ServiceContext } from '../common/context';
+import { AppError, unauthenticated } from '../common/errors';
+import type { Logger } from '../common/logger';
+import type { UserService } from '../auth/user.service';
+import type { OrderService } from '../orders/order.service';
+import type { PayLinkService } from '../payments/pay-link.service';
+import type { OrderEvents } from './pubsub';
+
+/** The long-lived services resolvers call; built once at start-up. */
+export interface Services {
+  users: UserService;
+  orders: OrderService;
+  payLinks: PayLinkService;
+  orderEvents: OrderEvents;
+  logger: Logger;
+}
+
+/** Per request (or per subscription): who is calling, their own EntityManager fork, and the services. */
+export interface AppContext {
+  user: AuthUser | null;
+  /** Why a token that was sent did not verify; reported by the isAuthenticated rule. */
+  authError: AppError | null;
+  em: EntityManager;
+  services: Services;
+}
+
+/** Builds a context from an Authorization header value. A bad token is remembered, not thrown. */
+export async function buildContext(
+  deps: { orm: MikroORM; tokens: TokenService; services: Services },
+  authorization: string | undefined,
+): Promise<AppContext> {
+  const em = deps.orm.em.fork() as EntityManager;
+  let user: AuthUser | null = null;
+  let authError: AppError | null = null;
+  try {
+    const token = TokenService.bearer(authorization);
+    if (token) user = await deps.tokens.verify(token);
+  } catch (err) {
+    authError = err instanceof AppError ? err : unauthenticated('Token is malformed');
+  }
+  return { user, authError, em, services: deps.services };
+}
+
+/** The signed-in caller as a service context; resolvers behind isAuthenticated can rely on it. */
+export function signedIn(ctx: AppContext): ServiceContext {
+  if (!ctx.user) throw ctx.authError ?? unauthenticated();
+  return { user: ctx.user, em: ctx.em };
+}

@@ -1,0 +1,45 @@
+import { unwrapResolverError } from '@apollo/server/errors';
+import type { GraphQLFormattedError } from 'graphql';
+import { AppError, type ErrorCode } from '../common/errors';
+import type { Logger } from '../common/logger';
+
+/** Apollo's own request-level codes: safe to pass through as they are. */
+const APOLLO_CODES = new Set([
+  'GRAPHQL_PARSE_FAILED',
+  'GRAPHQL_VALIDATION_FAILED',
+  'BAD_USER_INPUT',
+  'PERSISTED_QUERY_NOT_FOUND',
+  'PERSISTED_QUERY_NOT_SUPPORTED',
+  'OPERATION_RESOLUTION_FAILURE',
+  'BAD_REQUEST',
+]);
+
+function findAppError(error: unknown): AppError | null {
+  let current: unknown = error;
+  for (let depth = 0; current && depth < 5; depth++) {
+    if (current instanceof AppError) return current;
+    current = (current as { originalError?: unknown }).originalError;
+  }
+  return null;
+}
+
+/**
+ * Every error leaves with a stable `extensions.code`. Expected failures keep their message and code; a scalar
+ * that refused a literal argument becomes BAD_USER_INPUT; anything unexpected is masked as
+ * INTERNAL_SERVER_ERROR for the client and logged whole for the operator.
+ */
+export function errorFormatter(logger: Logger) {
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const appError = findAppError(unwrapResolverError(error)) ?? findAppError(error);
+    const base = { message: formatted.message, locations: formatted.locations, path: formatted.path };
+    if (appError) {
+      const code: ErrorCode = appError.code;
+      const message = formatted.extensions?.code === 'GRAPHQL_VALIDATION_FAILED' ? formatted.message : appError.message;
+      return { ...base, message, extensions: { code, ...appError.details } };
+    }
+    const code = formatted.extensions?.code;
+    if (typeof code === 'string' && APOLLO_CODES.has(code)) return { ...base, extensions: { code } };
+    logger.error('unexpected GraphQL error', { error: unwrapResolverError(error), path: formatted.path });
+    return { ...base, message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } };
+  };
+}

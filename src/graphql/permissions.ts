@@ -1,0 +1,53 @@
+import { allow, deny, rule, shield } from 'graphql-shield';
+import { AppError, forbidden, unauthenticated } from '../common/errors';
+import type { AppContext } from './context';
+
+/** Signed in with a token that verified. A token that was sent but failed says why. */
+export const isAuthenticated = rule({ cache: 'contextual' })((_parent, _args, ctx: AppContext) =>
+  ctx.user ? true : (ctx.authError ?? unauthenticated()),
+);
+
+/** Holds the admin role. */
+export const isAdmin = rule({ cache: 'contextual' })((_parent, _args, ctx: AppContext) =>
+  !ctx.user ? (ctx.authError ?? unauthenticated()) : ctx.user.isAdmin ? true : forbidden('Admins only'),
+);
+
+/**
+ * Deny by default: every field of the schema is listed here with the one rule that guards it (a test fails when
+ * a field is missing). Root fields check who is calling; fields of objects the caller may already see are
+ * allowed. Ownership ("only your own orders") is enforced by the services' owner-scoped reads, which answer
+ * NOT_FOUND for anybody else's order.
+ */
+export const ruleTree = {
+  Query: { me: isAuthenticated, order: isAuthenticated, orders: isAuthenticated },
+  Mutation: { createOrder: isAuthenticated, generatePayLink: isAuthenticated },
+  // graphql-shield does not see type-graphql subscriptions' subscribe step: it re-checks there too.
+  Subscription: { orderStatusChanged: isAuthenticated },
+  User: { id: allow, createdAt: allow, roles: allow },
+  Order: {
+    id: allow,
+    orderNo: allow,
+    subject: allow,
+    body: allow,
+    amount: allow,
+    status: allow,
+    tradeNo: allow,
+    paidAt: allow,
+    closedAt: allow,
+    refundedAmount: allow,
+    expiresAt: allow,
+    createdAt: allow,
+    events: allow,
+  },
+  OrderEvent: { id: allow, type: allow, fromStatus: allow, toStatus: allow, source: allow, note: allow, at: allow },
+  OrderConnection: { edges: allow, pageInfo: allow },
+  OrderEdge: { cursor: allow, node: allow },
+  PageInfo: { hasNextPage: allow, endCursor: allow },
+  PayLink: { channel: allow, url: allow, orderString: allow, qrCode: allow, expiresAt: allow },
+};
+
+export const permissions = shield(ruleTree, {
+  fallbackRule: deny,
+  fallbackError: () => new AppError('FORBIDDEN', 'Not allowed'),
+  allowExternalErrors: true,
+});

@@ -1,0 +1,137 @@
+import 'reflect-metadata';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { startApp, type RunningApp } from './app';
+import { issueToken } from './auth/token.service';
+import { createLogger, type Logger } from './common/logger';
+import { ConfigError, describeConfig, loadConfig, type Config } from './config';
+import { startEmbeddedPostgres, type RunningPostgres } from './db/embedded-postgres';
+import { initOrm, migrate } from './db/orm';
+import { writeRuntimeInfo, removeRuntimeInfo } from './dev/runtime-info';
+
+const USAGE = `Usage: npm start [-- --check-config]
+
+Starts the Alipay payment service. Configuration comes from the environment (and .env when present);
+see README.md for every variable.
+
+  --check-config   validate the configuration, print a summary without secrets, and exit
+  --help           show this help
+`;
+
+export function parseArgs(argv: string[]): { checkConfig: boolean; help: boolean } {
+  const flags = { checkConfig: false, help: false };
+  for (const arg of argv) {
+    if (arg === '--check-config') flags.checkConfig = true;
+    else if (arg === '--help' || arg === '-h') flags.help = true;
+    else throw new Error(`unknown argument: ${arg.length > 40 ? `${arg.slice(0, 40)}…` : arg}`);
+  }
+  return flags;
+}
+
+async function main(): Promise<void> {
+  let flags: ReturnType<typeof parseArgs>;
+  try {
+    flags = parseArgs(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  if (flags.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (fs.existsSync('.env')) process.loadEnvFile('.env');
+
+  let config: Config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const logger = createLogger(config.logLevel);
+  if (flags.checkConfig) {
+    process.stdout.write(`Configuration is valid:\n${JSON.stringify(describeConfig(config), null, 2)}\n`);
+    return;
+  }
+
+  let pg: RunningPostgres | null = null;
+  let orm: MikroORM | null = null;
+  let app: RunningApp | null = null;
+  const shutdown = async (code: number) => {
+    await app?.close().catch((err) => logger.error('closing the app failed', { error: err }));
+    await orm?.close().catch((err) => logger.error('closing the ORM failed', { error: err }));
+    await pg?.stop().catch((err) => logger.error('stopping PostgreSQL failed', { error: err }));
+    removeRuntimeInfo(config.dataDir);
+    process.exit(code);
+  };
+
+  try {
+    let databaseUrl = config.databaseUrl;
+    if (!databaseUrl) {
+      pg = await startEmbeddedPostgres({ root: path.join(config.dataDir, 'postgres') });
+      if (pg.relocatedBecause) logger.warn(`embedded PostgreSQL: ${pg.relocatedBecause}`);
+      databaseUrl = pg.url('postgres');
+      logger.info('embedded PostgreSQL started', { dataDir: pg.root, port: pg.port });
+    }
+    orm = await initOrm(databaseUrl, config.dbPoolSize);
+    const applied = await migrate(orm);
+    if (applied.length) logger.info('migrations applied', { migrations: applied });
+    app = await startApp({ config, orm, databaseUrl, logger });
+    if (pg) writeRuntimeInfo(config.dataDir, { pid: process.pid, publicUrl: config.publicUrl, databaseUrl });
+    await announce(config, app, logger);
+  } catch (err) {
+    logger.error('start-up failed', { error: err });
+    await shutdown(1);
+    return;
+  }
+
+  let stopping = false;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (stopping) {
+        logger.warn('second signal: exiting now');
+        process.exit(1);
+      }
+      stopping = true;
+      logger.info(`${signal} received: draining and stopping`);
+      void shutdown(0);
+    });
+  }
+}
+
+async function announce(config: Config, app: RunningApp, logger: Logger): Promise<void> {
+  logger.info('service ready', describeConfig(config));
+  const lines = [
+    '',
+    `  GraphQL:  ${config.publicUrl}/graphql   (listening on ${app.url})`,
+    `  Notify:   ${config.publicUrl}/alipay/notify`,
+  ];
+  if (config.jwt.kind === 'secret' && config.jwt.generated) {
+    const user = await issueToken(config.jwt.secret, { sub: 'dev-user' }, { expiresIn: '24h', issuer: config.jwt.issuer, audience: config.jwt.audience });
+    const admin = await issueToken(config.jwt.secret, { sub: 'dev-admin', roles: ['admin'] }, { expiresIn: '24h', issuer: config.jwt.issuer, audience: config.jwt.audience });
+    lines.push(
+      '',
+      '  Development tokens (valid 24 h; signed with the generated secret in DATA_DIR/keys):',
+      `  user  (sub dev-user):   Bearer ${user}`,
+      `  admin (sub dev-admin):  Bearer ${admin}`,
+      '',
+      `  export TOKEN=${user}`,
+    );
+  }
+  if (config.alipay.gateway === 'sandbox') {
+    lines.push('', '  Alipay: the built-in local Alipay (no account needed). Pay an order with: npm run dev:notify -- ORDER_NO');
+  }
+  process.stdout.write(`${lines.join('\n')}\n\n`);
+}
+
+if (require.main === module) {
+  main().catch((err) => {
+    process.stderr.write(`fatal: ${(err as Error).stack ?? err}\n`);
+    process.exit(1);
+  });
+}

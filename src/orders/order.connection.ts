@@ -1,0 +1,29 @@
+import { Field, ObjectType } from 'type-graphql';
+import { Order } from './order.entity';
+
+@ObjectType('PageInfo')
+export class PageInfo {
+  @Field()
+  hasNextPage!: boolean;
+
+  @Field(() => String, { nullable: true })
+  endCursor!: string | null;
+}
+
+@ObjectType('OrderEdge')
+export class OrderEdge {
+  @Field()
+  cursor!: string;
+
+  @Field(() => Order)
+  node!: Order;
+}
+
+@ObjectType('OrderConnection', { description: 'A page of orders, newest first' })
+export class OrderConnection {
+  @Field(() => [OrderEdge])
+  edges!: OrderEdge[];
+
+  @Field(() => PageInfo)
+  pageInfo!: PageInfo;
+}

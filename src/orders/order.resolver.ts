@@ -1,0 +1,62 @@
+import { Arg, Args, ArgsType, Ctx, Field, FieldResolver, ID, Int, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
+import { signedIn, type AppContext } from '../graphql/context';
+import { OrderConnection } from './order.connection';
+import { Order } from './order.entity';
+import { OrderEvent } from './order-event.entity';
+import { CreateOrderInput } from './order.inputs';
+import type { HistoryEntry } from './order.service';
+import { OrderStatus } from './order.types';
+
+@ArgsType()
+class OrdersArgs {
+  @Field(() => Int, { nullable: true, description: 'How many, 1–100 (default 20)' })
+  first?: number | null;
+
+  @Field(() => String, { nullable: true, description: 'The endCursor of the previous page' })
+  after?: string | null;
+
+  @Field(() => OrderStatus, { nullable: true, description: 'Only orders in this status' })
+  status?: OrderStatus | null;
+}
+
+@Resolver(() => Order)
+export class OrderResolver {
+  @Mutation(() => Order, { description: 'Creates an order in WAIT_BUYER_PAY' })
+  createOrder(@Arg('input', () => CreateOrderInput) input: CreateOrderInput, @Ctx() ctx: AppContext): Promise<Order> {
+    return ctx.services.orders.createOrder(signedIn(ctx), input);
+  }
+
+  @Query(() => Order, { nullable: true, description: "One of the caller's orders (any order for an admin)" })
+  order(@Arg('id', () => ID) id: string, @Ctx() ctx: AppContext): Promise<Order> {
+    return ctx.services.orders.findVisible(signedIn(ctx), id);
+  }
+
+  @Query(() => OrderConnection, { description: "The caller's orders, newest first" })
+  orders(@Args(() => OrdersArgs) args: OrdersArgs, @Ctx() ctx: AppContext): Promise<OrderConnection> {
+    return ctx.services.orders.listOrders(signedIn(ctx), args);
+  }
+
+  @FieldResolver(() => [OrderEvent], { description: "The order's history, oldest first: status changes and callbacks" })
+  events(@Root() order: Order, @Ctx() ctx: AppContext): Promise<HistoryEntry[]> {
+    return ctx.services.orders.history(ctx.em, order);
+  }
+
+  @Subscription(() => Order, {
+    description: "Sends the order each time its status changes (the caller's own order, or any for an admin)",
+    subscribe: async ({ args, context }) => {
+      const ctx = context as AppContext;
+      const order = await ctx.services.orders.findVisible(signedIn(ctx), args.orderId as string);
+      return reloadOnEach(ctx, ctx.services.orderEvents.subscribe(order.id));
+    },
+  })
+  orderStatusChanged(@Root() order: Order, @Arg('orderId', () => ID) _orderId: string): Order {
+    return order;
+  }
+}
+
+async function* reloadOnEach(ctx: AppContext, ids: AsyncIterable<string>): AsyncGenerator<Order> {
+  for await (const id of ids) {
+    const order = await ctx.em.fork().findOne(Order, { id });
+    if (order) yield order;
+  }
+}

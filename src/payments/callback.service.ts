@@ -1,0 +1,224 @@
+import { LockMode } from '@mikro-orm/core';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { FormError, parseForm } from '../alipay/alipay.form';
+import type { AlipayProvider } from '../alipay/alipay.provider';
+import { parseBeijingTime } from '../alipay/alipay.time';
+import type { Logger } from '../common/logger';
+import type { Metrics } from '../common/metrics';
+import { Money } from '../common/money';
+import { Order } from '../orders/order.entity';
+import { transition, type TransitionCause } from '../orders/order.state';
+import { EventSource, OrderStatus } from '../orders/order.types';
+import { CallbackKind, CallbackLog, CallbackVerdict } from './callback-log.entity';
+
+/** The most a notify body may be; larger ones are refused unread. */
+export const NOTIFY_BODY_LIMIT = 64 * 1024;
+
+export interface NotifyReply {
+  status: number;
+  body: 'success' | 'failure';
+  verdict: CallbackVerdict;
+}
+
+export interface ReturnOutcome {
+  verified: boolean;
+  order: Pick<Order, 'id' | 'orderNo' | 'status' | 'amount' | 'subject'> | null;
+  reason: string | null;
+}
+
+interface LogDraft {
+  kind: CallbackKind;
+  raw: Buffer;
+  remoteAddress: string | null;
+  receivedAt: Date;
+  signatureValid: boolean;
+  notifyId: string | null;
+  outTradeNo: string | null;
+  tradeStatus: string | null;
+}
+
+/** A verdict decided inside the notify transaction. */
+interface Decision {
+  verdict: CallbackVerdict;
+  reason: string | null;
+  order: Order | null;
+}
+
+const STATUS_FOR: Record<string, OrderStatus | undefined> = {
+  TRADE_SUCCESS: OrderStatus.TRADE_SUCCESS,
+  TRADE_FINISHED: OrderStatus.TRADE_FINISHED,
+  TRADE_CLOSED: OrderStatus.TRADE_CLOSED,
+};
+
+const clip = (value: string | undefined, max: number): string | null =>
+  value === undefined ? null : value.length > max ? value.slice(0, max) : value;
+
+/**
+ * Alipay's callbacks: the async notify (which moves orders) and the browser return (which never does).
+ * Order of work for a notify: decode once → verify the signature → check app_id, seller_id, out_trade_no and the
+ * exact total_amount → lock the order row, apply the transition and record the callback in one transaction →
+ * `success` only after commit. Every callback is recorded, also when rejected or when the transaction fails
+ * (then in a transaction of its own).
+ */
+export class CallbackService {
+  constructor(
+    private readonly orm: MikroORM,
+    private readonly alipay: AlipayProvider,
+    private readonly options: { sellerId: string | null },
+    private readonly logger: Logger,
+    private readonly metrics: Metrics,
+  ) {}
+
+  /** Records a notify that was refused before its body was read (too large, wrong content type). */
+  async refuseUnread(raw: Buffer, reason: string, remoteAddress: string | null): Promise<NotifyReply> {
+    const draft = this.draft(CallbackKind.NOTIFY, raw, remoteAddress);
+    await this.recordAlone(draft, { verdict: CallbackVerdict.REJECTED, reason, order: null });
+    return { status: 200, body: 'failure', verdict: CallbackVerdict.REJECTED };
+  }
+
+  async notify(raw: Buffer, remoteAddress: string | null): Promise<NotifyReply> {
+    const draft = this.draft(CallbackKind.NOTIFY, raw, remoteAddress);
+    const reject = async (reason: string): Promise<NotifyReply> => {
+      await this.recordAlone(draft, { verdict: CallbackVerdict.REJECTED, reason, order: null });
+      return { status: 200, body: 'failure', verdict: CallbackVerdict.REJECTED };
+    };
+
+    let params: Record<string, string>;
+    try {
+      params = parseForm(raw);
+    } catch (err) {
+      if (err instanceof FormError) return reject(`malformed form body: ${err.message}`);
+      throw err;
+    }
+    draft.notifyId = clip(params.notify_id, 128);
+    draft.outTradeNo = clip(params.out_trade_no, 128);
+    draft.tradeStatus = clip(params.trade_status, 64);
+
+    if (!(await this.alipay.verifyCallback(params))) {
+      return reject('signature does not verify with the Alipay public key');
+    }
+    draft.signatureValid = true;
+    if (params.app_id !== this.alipay.appId) return reject('app_id is not this service\'s app');
+    if (this.options.sellerId && params.seller_id !== this.options.sellerId) return reject('seller_id is not the configured seller');
+    const orderNo = params.out_trade_no;
+    if (!orderNo || orderNo.length > 64) return reject('out_trade_no is missing or too long');
+    const total = Money.parseDecimal(params.total_amount ?? '');
+    if (!total) return reject('total_amount is missing or not a decimal');
+    if (params.trade_no !== undefined && params.trade_no.length > 64) return reject('trade_no is too long');
+
+    try {
+      const decision = await this.orm.em.fork().transactional(async (tx: EntityManager) => {
+        const decided = await this.decide(tx, params, orderNo, total);
+        tx.create(CallbackLog, { ...draft, ...decided });
+        return decided;
+      });
+      this.count(draft.kind, decision.verdict);
+      const accepted = decision.verdict !== CallbackVerdict.REJECTED;
+      if (decision.verdict === CallbackVerdict.REFUSED) {
+        this.logger.warn('notify refused by the order state machine', { orderNo, reason: decision.reason });
+      }
+      return { status: 200, body: accepted ? 'success' : 'failure', verdict: decision.verdict };
+    } catch (err) {
+      this.logger.error('notify processing failed; Alipay will resend', { orderNo, error: err });
+      await this.recordAlone(draft, { verdict: CallbackVerdict.ERROR, reason: 'processing failed; see the service log', order: null });
+      return { status: 500, body: 'failure', verdict: CallbackVerdict.ERROR };
+    }
+  }
+
+  /** The part of a notify that runs under the order's row lock. */
+  private async decide(tx: EntityManager, params: Record<string, string>, orderNo: string, total: Money): Promise<Decision> {
+    const order = await tx.findOne(Order, { orderNo }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+    if (!order) return { verdict: CallbackVerdict.REJECTED, reason: 'out_trade_no is not an order of ours', order: null };
+    if (!order.amount.equals(total)) {
+      return {
+        verdict: CallbackVerdict.REJECTED,
+        reason: `total_amount ${params.total_amount} differs from the order amount ${order.amount.toString()}`,
+        order,
+      };
+    }
+    const tradeStatus = params.trade_status;
+    if (tradeStatus === 'WAIT_BUYER_PAY') {
+      return { verdict: CallbackVerdict.IGNORED, reason: 'WAIT_BUYER_PAY changes nothing', order };
+    }
+    const target = tradeStatus === undefined ? undefined : STATUS_FOR[tradeStatus];
+    if (!target) return { verdict: CallbackVerdict.REJECTED, reason: 'trade_status is missing or unknown', order };
+
+    const cause: TransitionCause = {
+      source: EventSource.NOTIFY,
+      note: `notify ${params.notify_id ?? ''}`.trim(),
+      tradeNo: params.trade_no,
+      buyerId: clip(params.buyer_id ?? params.buyer_open_id, 64) ?? undefined,
+      paidAt: parseBeijingTime(params.gmt_payment ?? '') ?? undefined,
+    };
+    if (target === OrderStatus.TRADE_CLOSED && params.refund_fee !== undefined) {
+      const refunded = Money.parseDecimal(params.refund_fee);
+      if (!refunded || refunded.compare(order.amount) > 0) {
+        return { verdict: CallbackVerdict.REJECTED, reason: 'refund_fee is not a decimal within the order amount', order };
+      }
+      cause.refundedAmount = refunded;
+    }
+    const result = await transition(tx, order, target, cause);
+    if (result.outcome === 'APPLIED') return { verdict: CallbackVerdict.APPLIED, reason: null, order };
+    if (result.outcome === 'REPEATED') return { verdict: CallbackVerdict.DUPLICATE, reason: `already ${order.status}`, order };
+    return { verdict: CallbackVerdict.REFUSED, reason: result.reason, order };
+  }
+
+  /**
+   * The browser's return from Alipay: verified, then answered from our own records. It never changes an order:
+   * only the async notify (or a query to Alipay) does.
+   */
+  /** `query` is the raw query string as it arrived (still percent-encoded). */
+  async returned(query: string, remoteAddress: string | null): Promise<ReturnOutcome> {
+    const raw = Buffer.from(query, 'latin1');
+    const draft = this.draft(CallbackKind.RETURN, raw, remoteAddress);
+    const refuse = async (reason: string): Promise<ReturnOutcome> => {
+      await this.recordAlone(draft, { verdict: CallbackVerdict.REJECTED, reason, order: null });
+      return { verified: false, order: null, reason };
+    };
+    let params: Record<string, string>;
+    try {
+      params = parseForm(raw);
+    } catch (err) {
+      if (err instanceof FormError) return refuse(`malformed query string: ${err.message}`);
+      throw err;
+    }
+    draft.outTradeNo = clip(params.out_trade_no, 128);
+    if (!(await this.alipay.verifyCallback(params))) return refuse('signature does not verify with the Alipay public key');
+    draft.signatureValid = true;
+    if (params.app_id !== this.alipay.appId) return refuse("app_id is not this service's app");
+    const orderNo = params.out_trade_no;
+    const order = orderNo && orderNo.length <= 64 ? await this.orm.em.fork().findOne(Order, { orderNo }) : null;
+    if (!order) return refuse('out_trade_no is not an order of ours');
+    await this.recordAlone(draft, { verdict: CallbackVerdict.IGNORED, reason: 'browser return; state comes from the notify', order });
+    return { verified: true, order, reason: null };
+  }
+
+  private draft(kind: CallbackKind, raw: Buffer, remoteAddress: string | null): LogDraft {
+    return {
+      kind,
+      raw,
+      remoteAddress: clip(remoteAddress ?? undefined, 64),
+      receivedAt: new Date(),
+      signatureValid: false,
+      notifyId: null,
+      outTradeNo: null,
+      tradeStatus: null,
+    };
+  }
+
+  /** Writes a callback record in a transaction of its own; a failure here is logged, never thrown. */
+  private async recordAlone(draft: LogDraft, decision: Decision): Promise<void> {
+    this.count(draft.kind, decision.verdict);
+    try {
+      const em = this.orm.em.fork();
+      await em.insert(CallbackLog, { ...draft, verdict: decision.verdict, reason: decision.reason, order: decision.order?.id ?? null });
+    } catch (err) {
+      this.logger.error('could not record a callback', { kind: draft.kind, verdict: decision.verdict, error: err });
+    }
+  }
+
+  private count(kind: CallbackKind, verdict: CallbackVerdict): void {
+    this.metrics.inc('alipay_callbacks_total', 'Alipay callbacks received, by kind and verdict', { kind, verdict });
+  }
+}

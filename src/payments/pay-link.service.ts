@@ -1,0 +1,50 @@
+import type { AlipayProvider } from '../alipay/alipay.provider';
+import type { ServiceContext } from '../common/context';
+import { orderNotPayable } from '../common/errors';
+import type { OrderService } from '../orders/order.service';
+import { OrderStatus } from '../orders/order.types';
+import type { PayChannel, PayLink } from './pay-link.types';
+
+/**
+ * Signed pay requests for the caller's own unpaid orders. The link carries the order's expiry as time_expire,
+ * so Alipay itself refuses payment once the order would have closed here.
+ */
+export class PayLinkService {
+  constructor(
+    private readonly orders: OrderService,
+    private readonly alipay: AlipayProvider,
+    private readonly urls: { publicUrl: string; frontendReturnUrl: string | null },
+  ) {}
+
+  async generatePayLink(ctx: ServiceContext, orderId: string, channel: PayChannel): Promise<PayLink> {
+    const order = await this.orders.findOwned(ctx, orderId);
+    if (order.status !== OrderStatus.WAIT_BUYER_PAY) {
+      throw orderNotPayable(`Order is ${order.status}; only WAIT_BUYER_PAY orders can be paid`, order.status);
+    }
+    const now = new Date();
+    if (order.expiresAt.getTime() <= now.getTime()) {
+      throw orderNotPayable('Order has expired; create a new one', order.status);
+    }
+    const signed = await this.alipay.payRequest(
+      channel,
+      {
+        outTradeNo: order.orderNo,
+        totalAmount: order.amount.toString(),
+        subject: order.subject,
+        body: order.body,
+        expiresAt: order.expiresAt,
+        quitUrl: this.urls.frontendReturnUrl ? withQuery(this.urls.frontendReturnUrl, { orderId: order.id }) : undefined,
+      },
+      { notifyUrl: `${this.urls.publicUrl}/alipay/notify`, returnUrl: `${this.urls.publicUrl}/alipay/return` },
+      now,
+    );
+    return { channel, url: signed.url, orderString: signed.orderString, qrCode: null, expiresAt: order.expiresAt };
+  }
+}
+
+/** Adds query parameters to a URL that may already have some. */
+export function withQuery(base: string, params: Record<string, string>): string {
+  const url = new URL(base);
+  for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
+  return url.toString();
+}

@@ -1,0 +1,107 @@
+import 'reflect-metadata';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { startApp, type RunningApp } from '../../src/app';
+import { issueToken } from '../../src/auth/token.service';
+import { createLogger } from '../../src/common/logger';
+import { loadConfig, type Config } from '../../src/config';
+import { freePort } from '../../src/db/embedded-postgres';
+import { initOrm } from '../../src/db/orm';
+import type { DevSecrets } from '../../src/dev/dev-secrets';
+import { createTestDatabase, type TestDatabase } from './db';
+
+let secrets: DevSecrets | null = null;
+
+/** Development-style secrets for tests, generated once per test file. */
+export function testSecrets(): DevSecrets {
+  if (!secrets) {
+    const pem = () => generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+    secrets = { appPrivateKeyPem: pem(), sandboxAlipayPrivateKeyPem: pem(), jwtSecret: 'test-secret-0123456789abcdef-0123456789' };
+  }
+  return secrets;
+}
+
+export interface GraphQLResponse<T = Record<string, any>> {
+  status: number;
+  data: T | null;
+  errors: Array<{ message: string; extensions?: { code?: string; [k: string]: unknown } }> | undefined;
+}
+
+export interface TestServer {
+  url: string;
+  config: Config;
+  db: TestDatabase;
+  orm: MikroORM;
+  app: RunningApp;
+  /** Every log line the server wrote. */
+  logs: string[];
+  /** The local Alipay's private key: what signs notifies in sandbox mode. */
+  alipayKey: KeyObject;
+  token(sub: string, roles?: string[], options?: { expiresIn?: string }): Promise<string>;
+  gql<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, token?: string | null): Promise<GraphQLResponse<T>>;
+  notify(body: string | Buffer, contentType?: string): Promise<{ status: number; text: string }>;
+  close(): Promise<void>;
+}
+
+/** The whole service on a real socket and its own fresh database, configured from `env` like production. */
+export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+  const db = await createTestDatabase();
+  const port = await freePort();
+  const config = loadConfig(
+    {
+      NODE_ENV: 'test',
+      PORT: String(port),
+      DATABASE_URL: db.url,
+      DATA_DIR: path.join(os.tmpdir(), 'alipay-svc-unused-data-dir'),
+      DB_POOL_SIZE: '5',
+      ...env,
+    },
+    { devSecrets: testSecrets },
+  );
+  const logs: string[] = [];
+  const logger = createLogger('debug', (line) => void logs.push(line));
+  let orm: MikroORM | null = null;
+  let app: RunningApp | null = null;
+  try {
+    orm = await initOrm(db.url, config.dbPoolSize);
+    app = await startApp({ config, orm, databaseUrl: db.url, logger });
+  } catch (err) {
+    await orm?.close();
+    await db.drop();
+    throw err;
+  }
+  const url = app.url;
+  const running = { orm, app };
+  const secret = config.jwt.kind === 'secret' ? config.jwt.secret : new TextEncoder().encode(testSecrets().jwtSecret);
+  return {
+    url,
+    config,
+    db,
+    orm,
+    app,
+    logs,
+    alipayKey: config.alipay.sandboxPrivateKey as KeyObject,
+    token: (sub, roles = [], options = {}) =>
+      issueToken(secret, { sub, roles }, { expiresIn: options.expiresIn, issuer: config.jwt.issuer, audience: config.jwt.audience }),
+    async gql(query, variables = {}, token = null) {
+      const res = await fetch(`${url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: JSON.stringify({ query, variables }),
+      });
+      const json = (await res.json()) as { data?: any; errors?: GraphQLResponse['errors'] };
+      return { status: res.status, data: json.data ?? null, errors: json.errors };
+    },
+    async notify(body, contentType = 'application/x-www-form-urlencoded; charset=utf-8') {
+      const res = await fetch(`${url}/alipay/notify`, { method: 'POST', headers: { 'content-type': contentType }, body });
+      return { status: res.status, text: await res.text() };
+    },
+    async close() {
+      await running.app.close();
+      await running.orm.close();
+      await db.drop();
+    },
+  };
+}
