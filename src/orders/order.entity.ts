@@ -64,7 +64,7 @@ export class Order {
   @Field(() => Date, { nullable: true })
   closedAt: Date | null = null;
 
-  @Property({ type: MoneyType, default: '0.00' })
+  @Property({ type: MoneyType, default: 0 })
   @Field(() => MoneyScalar, { description: 'The total refunded so far' })
   refundedAmount: Money = Money.zero();
 

@@ -42,11 +42,12 @@ export class OrderResolver {
   }
 
   @Subscription(() => Order, {
-    description: "Sends the order each time its status changes (the caller's own order, or any for an admin)",
+    description:
+      "Sends the order as it is now, then again each time its status changes (the caller's own order, or any for an admin)",
     subscribe: async ({ args, context }) => {
       const ctx = context as AppContext;
       const order = await ctx.services.orders.findVisible(signedIn(ctx), args.orderId as string);
-      return reloadOnEach(ctx, ctx.services.orderEvents.subscribe(order.id));
+      return currentThenChanges(ctx, order, ctx.services.orderEvents.subscribe(order.id));
     },
   })
   orderStatusChanged(@Root() order: Order, @Arg('orderId', () => ID) _orderId: string): Order {
@@ -54,9 +55,23 @@ export class OrderResolver {
   }
 }
 
-async function* reloadOnEach(ctx: AppContext, ids: AsyncIterable<string>): AsyncGenerator<Order> {
-  for await (const id of ids) {
-    const order = await ctx.em.fork().findOne(Order, { id });
-    if (order) yield order;
+/**
+ * The order now, then the order after each change. Listening starts before the current state is sent, so a
+ * change committed in between is not missed (a client that reads, then subscribes, can miss nothing).
+ */
+async function* currentThenChanges(ctx: AppContext, order: Order, ids: AsyncIterable<string>): AsyncGenerator<Order> {
+  const changes = ids[Symbol.asyncIterator]();
+  let next = changes.next();
+  try {
+    yield order;
+    for (;;) {
+      const change = await next;
+      if (change.done) return;
+      const fresh = await ctx.em.fork().findOne(Order, { id: change.value });
+      if (fresh) yield fresh;
+      next = changes.next();
+    }
+  } finally {
+    await changes.return?.();
   }
 }

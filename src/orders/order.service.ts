@@ -113,8 +113,7 @@ export class OrderService {
   ): Promise<OrderConnection> {
     const first = args.first ?? 20;
     if (!Number.isInteger(first) || first < 1 || first > 100) throw badInput('first must be from 1 to 100', 'first');
-    const where: FilterQuery<Order> = { user: ctx.user.id };
-    if (args.status) where.status = args.status;
+    const where: FilterQuery<Order> = { user: ctx.user.id, ...(args.status ? { status: args.status } : {}) };
     if (args.after) {
       const { createdAt, id } = decodeCursor(args.after);
       where.$or = [{ createdAt: { $lt: createdAt } }, { createdAt, id: { $lt: id } }];

@@ -4,7 +4,7 @@ import { withQuery } from './pay-link.service';
 import { HTML_HEADERS, renderReturnPage } from './return.page';
 
 const FORM = /^application\/x-www-form-urlencoded(\s*;|$)/i;
-const MAX_QUERY = 16 * 1024;
+const MAX_QUERY = 8 * 1024;
 
 type Body = { ok: true; raw: Buffer } | { ok: false; raw: Buffer };
 

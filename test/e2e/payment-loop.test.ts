@@ -1,7 +1,7 @@
 import { parseForm } from '../../src/alipay/alipay.form';
 import { canonicalString, REQUEST_OMIT, verifyText } from '../../src/alipay/alipay.signer';
 import { createPublicKey } from 'node:crypto';
-import { newTradeNo, signedNotifyBody, type NotifyTrade } from '../../src/sandbox/sandbox.notify';
+import { newTradeNo, signedNotifyBody, type NotifyTrade } from '../../src/sandbox/sandbox.callbacks';
 import { query } from '../support/db';
 import { startTestServer, type TestServer } from '../support/server';
 

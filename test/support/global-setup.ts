@@ -22,7 +22,12 @@ async function cleanStaleRuns(): Promise<void> {
   for (const name of fs.readdirSync(os.tmpdir())) {
     if (!name.startsWith(PREFIX)) continue;
     const dir = path.join(os.tmpdir(), name);
-    const owner = Number(fs.readFileSync(path.join(dir, 'owner.pid'), 'utf8').trim() || 0);
+    let owner = 0;
+    try {
+      owner = Number(fs.readFileSync(path.join(dir, 'owner.pid'), 'utf8').trim());
+    } catch {
+      // no owner recorded: a run that died before starting PostgreSQL
+    }
     if (owner && alive(owner)) continue;
     await clearLeftoverServer(path.join(dir, 'data')).catch(() => undefined);
     fs.rmSync(dir, { recursive: true, force: true });

@@ -1,7 +1,7 @@
 import type { MigrationObject } from '@mikro-orm/core';
-import { Migration20261125211126_initial } from './Migration20261125211126_initial';
+import { Migration20261125212602_initial } from './Migration20261125212602_initial';
 
 /** Every migration, in order. Listed explicitly so the tsc build and the TypeScript sources find the same ones. */
 export const migrationsList: MigrationObject[] = [
-  { name: 'Migration20261125211126_initial', class: Migration20261125211126_initial },
+  { name: 'Migration20261125212602_initial', class: Migration20261125212602_initial },
 ];

@@ -1,11 +1,11 @@
 import { Migration } from '@mikro-orm/migrations';
 
-export class Migration20261125211126_initial extends Migration {
+export class Migration20261125212602_initial extends Migration {
 
   override async up(): Promise<void> {
     this.addSql(`create table "users" ("id" text not null, "created_at" timestamptz(3) not null, constraint "users_pkey" primary key ("id"));`);
 
-    this.addSql(`create table "orders" ("id" uuid not null, "order_no" varchar(64) not null, "user_id" text not null, "subject" varchar(256) not null, "body" varchar(128) null, "amount" numeric(12,2) not null, "status" text check ("status" in ('WAIT_BUYER_PAY', 'TRADE_SUCCESS', 'TRADE_FINISHED', 'TRADE_CLOSED')) not null default 'WAIT_BUYER_PAY', "trade_no" varchar(64) null, "buyer_id" varchar(64) null, "paid_at" timestamptz(3) null, "closed_at" timestamptz(3) null, "refunded_amount" numeric(12,2) not null default '0.00', "expires_at" timestamptz(3) not null, "idempotency_key" varchar(64) null, "created_at" timestamptz(3) not null, "updated_at" timestamptz(3) not null, constraint "orders_pkey" primary key ("id"), constraint orders_refunded_range check (refunded_amount >= 0 and refunded_amount <= amount), constraint orders_amount_range check (amount >= 0.01 and amount <= 100000000.00));`);
+    this.addSql(`create table "orders" ("id" uuid not null, "order_no" varchar(64) not null, "user_id" text not null, "subject" varchar(256) not null, "body" varchar(128) null, "amount" numeric(12,2) not null, "status" text check ("status" in ('WAIT_BUYER_PAY', 'TRADE_SUCCESS', 'TRADE_FINISHED', 'TRADE_CLOSED')) not null default 'WAIT_BUYER_PAY', "trade_no" varchar(64) null, "buyer_id" varchar(64) null, "paid_at" timestamptz(3) null, "closed_at" timestamptz(3) null, "refunded_amount" numeric(12,2) not null default 0, "expires_at" timestamptz(3) not null, "idempotency_key" varchar(64) null, "created_at" timestamptz(3) not null, "updated_at" timestamptz(3) not null, constraint "orders_pkey" primary key ("id"), constraint orders_refunded_range check (refunded_amount >= 0 and refunded_amount <= amount), constraint orders_amount_range check (amount >= 0.01 and amount <= 100000000.00));`);
     this.addSql(`alter table "orders" add constraint "orders_order_no_unique" unique ("order_no");`);
     this.addSql(`create index "orders_status_expires_idx" on "orders" ("status", "expires_at");`);
     this.addSql(`create index "orders_user_created_idx" on "orders" ("user_id", "created_at", "id");`);

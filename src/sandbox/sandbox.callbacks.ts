@@ -88,3 +88,30 @@ export async function signedNotify(
 export async function signedNotifyBody(trade: NotifyTrade, alipayPrivateKey: KeyObject, signType: SignType = 'RSA2'): Promise<string> {
   return encodeForm(await signedNotify(trade, alipayPrivateKey, signType));
 }
+
+/**
+ * The signed query string Alipay appends to return_url when it sends the buyer's browser back
+ * (method `<pay method>.return`; no trade_status), signed like a notify.
+ */
+export async function signedReturnQuery(
+  trade: Pick<NotifyTrade, 'appId' | 'sellerId' | 'outTradeNo' | 'tradeNo' | 'totalAmount'> & { method?: string },
+  alipayPrivateKey: KeyObject,
+  signType: SignType = 'RSA2',
+  at: Date = new Date(),
+): Promise<string> {
+  const fields: Record<string, string> = {
+    charset: 'utf-8',
+    out_trade_no: trade.outTradeNo,
+    method: `${trade.method ?? 'alipay.trade.page.pay'}.return`,
+    total_amount: trade.totalAmount,
+    trade_no: trade.tradeNo,
+    auth_app_id: trade.appId,
+    version: '1.0',
+    app_id: trade.appId,
+    sign_type: signType,
+    seller_id: trade.sellerId,
+    timestamp: beijingTime(at),
+  };
+  fields.sign = await signText(canonicalString(fields, CALLBACK_V1_OMIT), alipayPrivateKey, signType);
+  return encodeForm(fields);
+}

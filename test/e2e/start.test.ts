@@ -1,0 +1,163 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { clearLeftoverServer, freePort } from '../../src/db/embedded-postgres';
+
+const PROJECT = path.resolve(__dirname, '../..');
+const REGISTER = path.join(PROJECT, 'scripts/swc-register.js');
+
+/** The environment of a machine with nothing configured: no DATABASE_URL, no keys, no secrets. */
+function bareEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH, HOME: process.env.HOME, LANG: 'C.UTF-8', ...extra };
+}
+
+interface Started {
+  child: ChildProcess;
+  output: () => string;
+  token: string;
+}
+
+/** `npm start` as a user runs it (the same command line), resolved once the banner with the token is printed. */
+function startService(env: NodeJS.ProcessEnv): Promise<Started> {
+  const child = spawn(process.execPath, ['--enable-source-maps', '-r', REGISTER, 'src/main.ts'], { cwd: PROJECT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no banner within 60 s:\n${out}`)), 60_000);
+    child.stdout!.on('data', () => {
+      const match = /export TOKEN=(\S+)/.exec(out);
+      if (match) {
+        clearTimeout(timer);
+        resolve({ child, output: () => out, token: match[1] });
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`exited with ${code} before the banner:\n${out}`));
+    });
+  });
+}
+
+function exitOf(child: ChildProcess, ms: number): Promise<number | null> {
+  return new Promise((resolve, reject) => {
+    if (child.exitCode !== null) return resolve(child.exitCode);
+    const timer = setTimeout(() => reject(new Error('did not exit in time')), ms);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('npm start on a machine with nothing configured', () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'alipay-svc-start-'));
+  const children: ChildProcess[] = [];
+  let port: number;
+  let env: NodeJS.ProcessEnv;
+
+  beforeAll(async () => {
+    fs.chmodSync(dataDir, 0o755); // as a project folder is; a private one is covered in embedded-postgres.test.ts
+    port = await freePort();
+    env = bareEnv({ DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'warn' });
+  });
+  afterAll(async () => {
+    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+    await clearLeftoverServer(path.join(dataDir, 'postgres', 'data')).catch(() => undefined);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  const gql = async (token: string, query: string, variables: Record<string, unknown> = {}) => {
+    const res = await fetch(`http://127.0.0.1:${port}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query, variables }),
+    });
+    return (await res.json()) as { data: any; errors?: unknown[] };
+  };
+
+  it('boots an embedded PostgreSQL, serves, takes a dev:notify payment, stops cleanly and reuses its data on restart', async () => {
+    const first = await startService(env);
+    children.push(first.child);
+    expect(first.output()).toContain(`GraphQL:  http://127.0.0.1:${port}/graphql`);
+
+    const created = await gql(first.token, 'mutation { createOrder(input: { amount: "88.88", subject: "walk-through" }) { id orderNo status } }');
+    expect(created.errors).toBeUndefined();
+    const { orderNo, id } = created.data.createOrder;
+
+    const notify = spawnSync(process.execPath, ['-r', REGISTER, 'src/dev/notify.cli.ts', orderNo], { cwd: PROJECT, env, encoding: 'utf8', timeout: 30_000 });
+    expect(notify.stdout).toContain('→ 200 success');
+    expect(notify.status).toBe(0);
+    const paid = await gql(first.token, 'query($id: ID!) { order(id: $id) { status amount } }', { id });
+    expect(paid.data.order).toEqual({ status: 'TRADE_SUCCESS', amount: '88.88' });
+
+    const pidFile = path.join(dataDir, 'postgres', 'data', 'postmaster.pid');
+    const pgPid = Number(fs.readFileSync(pidFile, 'utf8').split('\n')[0]);
+    expect(alive(pgPid)).toBe(true);
+    first.child.kill('SIGTERM');
+    expect(await exitOf(first.child, 30_000)).toBe(0);
+    expect(alive(pgPid)).toBe(false);
+    expect(fs.existsSync(pidFile)).toBe(false);
+    expect(fs.existsSync(path.join(dataDir, 'runtime.json'))).toBe(false);
+
+    const second = await startService(env);
+    children.push(second.child);
+    const again = await gql(second.token, 'query($id: ID!) { order(id: $id) { status orderNo } }', { id });
+    expect(again.data.order).toEqual({ status: 'TRADE_SUCCESS', orderNo });
+    second.child.kill('SIGINT');
+    expect(await exitOf(second.child, 30_000)).toBe(0);
+  });
+
+  it('stops at boot with the variable name and the problem when the configuration is bad', () => {
+    const out = spawnSync(process.execPath, ['-r', REGISTER, 'src/main.ts'], {
+      cwd: PROJECT,
+      env: bareEnv({ DATA_DIR: dataDir, PORT: 'eighty', ALIPAY_PUBLIC_KEY: 'not a key!' }),
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(out.status).toBe(1);
+    expect(out.stderr).toContain('PORT: must be a whole number');
+    expect(out.stderr).toContain('ALIPAY_PUBLIC_KEY:');
+    expect(out.stderr).not.toContain('not a key!');
+  });
+
+  it('validates the configuration with --check-config, and refuses unknown flags', () => {
+    const ok = spawnSync(process.execPath, ['-r', REGISTER, 'src/main.ts', '--check-config'], { cwd: PROJECT, env, encoding: 'utf8', timeout: 30_000 });
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toContain('Configuration is valid');
+    expect(ok.stdout).not.toMatch(/PRIVATE KEY|secret":/);
+    const bad = spawnSync(process.execPath, ['-r', REGISTER, 'src/main.ts', '--port=1'], { cwd: PROJECT, env, encoding: 'utf8', timeout: 30_000 });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('unknown argument: --port=1');
+  });
+
+  it('has dev:notify refuse bad arguments and explain when no service is running', () => {
+    const run = (args: string[]) => spawnSync(process.execPath, ['-r', REGISTER, 'src/dev/notify.cli.ts', ...args], { cwd: PROJECT, env, encoding: 'utf8', timeout: 30_000 });
+    for (const [args, message] of [
+      [[], 'ORDER is required'],
+      [['a', 'b'], 'give one ORDER only'],
+      [['x;rm -rf /'], 'ORDER must be'],
+      [['x', '--status', 'PAID'], '--status must be one of'],
+      [['x', '--url', 'file:///etc/passwd'], '--url must be an http(s) URL'],
+      [['x', '--evil'], 'unknown option'],
+      [['x', '--status'], '--status needs a value'],
+    ] as const) {
+      const out = run([...args]);
+      expect(out.status).toBe(2);
+      expect(out.stderr).toContain(message);
+    }
+    const none = run(['20261125000000000000']);
+    expect(none.status).toBe(1);
+    expect(none.stderr).toContain('start it with `npm start`');
+  });
+});

@@ -1,0 +1,139 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createPublicKey } from 'node:crypto';
+import { ConfigError, describeConfig, loadConfig, parseDuration } from '../../src/config';
+import { loadDevSecrets } from '../../src/dev/dev-secrets';
+import { FIXTURES_DIR, fixtureText } from '../support/fixtures';
+import { testSecrets } from '../support/server';
+
+const NODE = path.join(FIXTURES_DIR, 'alipay-sdk-nodejs-all');
+const load = (env: Record<string, string>) => loadConfig(env, { devSecrets: testSecrets, cwd: os.tmpdir() });
+
+/** The problems a configuration is refused for, as "VARIABLE: problem" lines. */
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    load(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems.map((p) => `${p.variable}: ${p.problem}`);
+    throw err;
+  }
+  throw new Error('expected the configuration to be refused');
+}
+
+const REAL = {
+  ALIPAY_GATEWAY: 'https://openapi.alipay.com/gateway.do',
+  ALIPAY_APP_ID: '2021001161683774',
+  ALIPAY_APP_PRIVATE_KEY_PATH: path.join(NODE, 'app-private-key.pem'),
+  ALIPAY_PUBLIC_KEY_PATH: path.join(NODE, 'alipay-public-key.pem'),
+};
+
+describe('configuration', () => {
+  it('starts with nothing configured: sandbox gateway, generated keys, the DESIGN defaults', () => {
+    const config = load({});
+    expect(config).toMatchObject({ port: 4000, host: '127.0.0.1', publicUrl: 'http://127.0.0.1:4000', databaseUrl: null, orderTtlMs: 15 * 60_000, frontendReturnUrl: null });
+    expect(config.alipay.gateway).toBe('sandbox');
+    expect(config.alipay.gatewayUrl).toBe('http://127.0.0.1:4000/sandbox/alipay/gateway.do');
+    expect(config.alipay.sandboxPrivateKey).not.toBeNull();
+    expect(config.jwt).toMatchObject({ kind: 'secret', generated: true });
+  });
+
+  it('reads a real Alipay app from key files, PKCS#1 and SPKI', () => {
+    const config = load({ ...REAL, JWT_SECRET: 'x'.repeat(32), ALIPAY_SELLER_ID: '2088102534368455' });
+    expect(config.alipay).toMatchObject({ gateway: REAL.ALIPAY_GATEWAY, gatewayUrl: REAL.ALIPAY_GATEWAY, appId: REAL.ALIPAY_APP_ID, sellerId: '2088102534368455', sandboxPrivateKey: null });
+  });
+
+  it("refuses Alipay's public key when it is really the app's own public key, and says so", () => {
+    const problems = problemsOf({ ...REAL, ALIPAY_PUBLIC_KEY_PATH: path.join(NODE, 'app-public-key.pem') });
+    expect(problems).toEqual([expect.stringMatching(/^ALIPAY_PUBLIC_KEY: is your app's own public key/)]);
+  });
+
+  it('refuses a private key that does not parse, naming the variable and never printing the value', () => {
+    const secretLooking = 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC-this-is-not-valid';
+    const problems = problemsOf({ ...REAL, ALIPAY_APP_PRIVATE_KEY_PATH: '', ALIPAY_APP_PRIVATE_KEY: secretLooking });
+    expect(problems).toEqual([expect.stringMatching(/^ALIPAY_APP_PRIVATE_KEY: /)]);
+    expect(problems.join('\n')).not.toContain('MIIEvQIBADANBgkqhkiG9w0BAQEFAASC');
+  });
+
+  it('requires the app id and both keys for a real gateway', () => {
+    const problems = problemsOf({ ALIPAY_GATEWAY: 'https://openapi.alipay.com/gateway.do' });
+    expect(problems.map((p) => p.split(':')[0]).sort()).toEqual(['ALIPAY_APP_ID', 'ALIPAY_APP_PRIVATE_KEY', 'ALIPAY_PUBLIC_KEY']);
+  });
+
+  it('requires a JWT verification key in production', () => {
+    expect(problemsOf({ NODE_ENV: 'production' })).toEqual([expect.stringMatching(/^JWT_SECRET: one of .* is required in production/)]);
+  });
+
+  it.each([
+    [{ PORT: '99999' }, 'PORT'],
+    [{ PORT: '80x' }, 'PORT'],
+    [{ PORT: '-1' }, 'PORT'],
+    [{ HOST: 'bad host!' }, 'HOST'],
+    [{ PUBLIC_URL: 'ftp://example.com' }, 'PUBLIC_URL'],
+    [{ PUBLIC_URL: 'https://user:pw@example.com' }, 'PUBLIC_URL'],
+    [{ PUBLIC_URL: 'https://example.com/?x=1' }, 'PUBLIC_URL'],
+    [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
+    [{ ORDER_TTL: '0m' }, 'ORDER_TTL'],
+    [{ ORDER_TTL: '16d' }, 'ORDER_TTL'],
+    [{ ORDER_TTL: '15 minutes' }, 'ORDER_TTL'],
+    [{ FRONTEND_RETURN_URL: 'javascript:alert(1)' }, 'FRONTEND_RETURN_URL'],
+    [{ ALIPAY_GATEWAY: 'http://openapi.alipay.com/gateway.do' }, 'ALIPAY_GATEWAY'],
+    [{ ALIPAY_APP_ID: '123' }, 'ALIPAY_APP_ID'],
+    [{ ALIPAY_SELLER_ID: '1234' }, 'ALIPAY_SELLER_ID'],
+    [{ ALIPAY_SIGN_TYPE: 'SM2' }, 'ALIPAY_SIGN_TYPE'],
+    [{ JWT_SECRET: 'short' }, 'JWT_SECRET'],
+    [{ JWT_SECRET: 'x'.repeat(40), JWKS_URL: 'https://idp.example.com/jwks' }, 'JWT_SECRET'],
+    [{ JWKS_URL: 'http://idp.example.com/jwks' }, 'JWKS_URL'],
+    [{ JWT_PUBLIC_KEY: 'garbage' }, 'JWT_PUBLIC_KEY'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ NODE_ENV: 'staging' }, 'NODE_ENV'],
+    [{ DB_POOL_SIZE: '0' }, 'DB_POOL_SIZE'],
+    [{ ALIPAY_APP_PRIVATE_KEY_PATH: '/nonexistent/key.pem' }, 'ALIPAY_APP_PRIVATE_KEY_PATH'],
+    [{ ALIPAY_PUBLIC_KEY: 'x', ALIPAY_PUBLIC_KEY_PATH: '/etc/hostname' }, 'ALIPAY_PUBLIC_KEY'],
+    [{ HOST: 'a'.repeat(70_000) }, 'HOST'],
+    [{ PUBLIC_URL: 'http://a\u0000b' }, 'PUBLIC_URL'],
+  ])('refuses %j, naming %s', (env, variable) => {
+    expect(problemsOf(env as Record<string, string>).map((p) => p.split(':')[0])).toContain(variable);
+  });
+
+  it('reports every bad variable at once', () => {
+    expect(problemsOf({ PORT: 'x', ORDER_TTL: 'y', ALIPAY_APP_ID: 'z' })).toHaveLength(3);
+  });
+
+  it('accepts an RS256 or ES256 public key for tokens', () => {
+    const rsa = fixtureText('alipay-sdk-nodejs-all/app-public-key.pem');
+    expect(load({ JWT_PUBLIC_KEY: rsa }).jwt).toMatchObject({ kind: 'publicKey', algorithms: ['RS256'] });
+  });
+
+  it('parses durations for ORDER_TTL', () => {
+    expect(parseDuration('15m')).toBe(900_000);
+    expect(parseDuration('2h')).toBe(7_200_000);
+    expect(parseDuration('1d')).toBe(86_400_000);
+    expect(parseDuration('1.5h')).toBeNull();
+  });
+
+  it('describes itself without any secret', () => {
+    const config = load({ JWT_SECRET: 's'.repeat(40) });
+    const text = JSON.stringify(describeConfig(config));
+    expect(text).not.toContain('s'.repeat(40));
+    expect(text).not.toContain('PRIVATE');
+  });
+});
+
+describe('generated development secrets', () => {
+  it('are created once under DATA_DIR/keys with mode 0600 and reused on the next start', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'alipay-svc-devkeys-'));
+    try {
+      const first = loadDevSecrets(dir);
+      const second = loadDevSecrets(dir);
+      expect(second).toEqual(first);
+      const files = fs.readdirSync(path.join(dir, 'keys'));
+      expect(files.sort()).toEqual(['app-private-key.pem', 'jwt-secret', 'sandbox-alipay-private-key.pem']);
+      for (const f of files) expect(fs.statSync(path.join(dir, 'keys', f)).mode & 0o777).toBe(0o600);
+      expect(createPublicKey(first.appPrivateKeyPem).asymmetricKeyDetails?.modulusLength).toBe(2048);
+      expect(first.appPrivateKeyPem).not.toBe(first.sandboxAlipayPrivateKeyPem);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
