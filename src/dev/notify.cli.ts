@@ -55,6 +55,10 @@ export function parseNotifyArgs(argv: string[]): NotifyArgs {
 }
 
 async function main(): Promise<number> {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   let args: NotifyArgs;
   try {
     args = parseNotifyArgs(process.argv.slice(2));
