@@ -1,4 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exportJWK } from 'jose';
 import { SignJWT } from 'jose';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
@@ -151,6 +154,24 @@ describe('token verification options', () => {
       expect((await server.gql('{ me { id } }', {}, confused)).errors![0].extensions!.code).toBe('UNAUTHENTICATED');
     } finally {
       await server.close();
+    }
+  });
+
+  it('verifies ES256 tokens against a JWKS URL, and refuses tokens signed by a key not in the set', async () => {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
+    const jwks = http.createServer((_req, res) => res.setHeader('content-type', 'application/json').end(JSON.stringify({ keys: [jwk] })));
+    await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
+    const server = await startTestServer({ JWKS_URL: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/.well-known/jwks.json` });
+    try {
+      const good = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setSubject('ec-user').setExpirationTime('1h').sign(privateKey);
+      expect((await server.gql('{ me { id } }', {}, good)).data!.me.id).toBe('ec-user');
+      const stranger = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
+      const bad = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setSubject('ec-user').setExpirationTime('1h').sign(stranger);
+      expect((await server.gql('{ me { id } }', {}, bad)).errors![0].extensions!.code).toBe('UNAUTHENTICATED');
+    } finally {
+      await server.close();
+      jwks.close();
     }
   });
 });

@@ -166,3 +166,16 @@ describe('verifying real signed gateway responses over their raw _response text'
     }
   });
 });
+
+describe('legacy RSA (SHA1withRSA)', () => {
+  it('signs and verifies with RSA, and an RSA signature does not pass as RSA2', async () => {
+    const key = parsePrivateKey(fixtureText('python-alipay-sdk/app/app_private_key.pem'));
+    const pub = parsePublicKey(fixtureText('python-alipay-sdk/app/app_public_key.pem'));
+    const params = { app_id: '2016000000000000', sign_type: 'RSA', biz_content: '{"a":"中文"}' };
+    const sign = await signParams(params, key, 'RSA');
+    const text = canonicalString(params, new Set(['sign']));
+    await expect(verifyText(text, sign, pub, 'RSA')).resolves.toBe(true);
+    await expect(verifyText(text, sign, pub, 'RSA2')).resolves.toBe(false);
+    expect(sign).not.toBe(await signParams(params, key, 'RSA2'));
+  });
+});
