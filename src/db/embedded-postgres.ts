@@ -163,7 +163,7 @@ function portIsFree(port: number): Promise<boolean> {
   });
 }
 
-function isAlive(pid: number): boolean {
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -2,7 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { clearLeftoverServer, freePort } from '../../src/db/embedded-postgres';
+import { clearLeftoverServer, isAlive, freePort } from '../../src/db/embedded-postgres';
 
 const PROJECT = path.resolve(__dirname, '../..');
 const REGISTER = path.join(PROJECT, 'scripts/swc-register.js');
@@ -51,14 +51,6 @@ function exitOf(child: ChildProcess, ms: number): Promise<number | null> {
   });
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('npm start on a machine with nothing configured', () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'alipay-svc-start-'));
@@ -103,10 +95,10 @@ describe('npm start on a machine with nothing configured', () => {
 
     const pidFile = path.join(dataDir, 'postgres', 'data', 'postmaster.pid');
     const pgPid = Number(fs.readFileSync(pidFile, 'utf8').split('\n')[0]);
-    expect(alive(pgPid)).toBe(true);
+    expect(isAlive(pgPid)).toBe(true);
     first.child.kill('SIGTERM');
     expect(await exitOf(first.child, 30_000)).toBe(0);
-    expect(alive(pgPid)).toBe(false);
+    expect(isAlive(pgPid)).toBe(false);
     expect(fs.existsSync(pidFile)).toBe(false);
     expect(fs.existsSync(path.join(dataDir, 'runtime.json'))).toBe(false);
 

@@ -3,19 +3,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
-import { clearLeftoverServer, startEmbeddedPostgres, type RunningPostgres } from '../../src/db/embedded-postgres';
+import { clearLeftoverServer, isAlive, startEmbeddedPostgres, type RunningPostgres } from '../../src/db/embedded-postgres';
 
 export const TEMPLATE_DB = 'app_template';
 const PREFIX = 'alipay-svc-test-';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Removes what crashed runs left behind: their PostgreSQL (if still up) and their temp folders. */
 async function cleanStaleRuns(): Promise<void> {
@@ -28,7 +20,7 @@ async function cleanStaleRuns(): Promise<void> {
     } catch {
       // no owner recorded: a run that died before starting PostgreSQL
     }
-    if (owner && alive(owner)) continue;
+    if (owner && isAlive(owner)) continue;
     await clearLeftoverServer(path.join(dir, 'data')).catch(() => undefined);
     fs.rmSync(dir, { recursive: true, force: true });
   }
