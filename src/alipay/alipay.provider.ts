@@ -1,27 +1,84 @@
 import type { KeyObject } from 'node:crypto';
+import { AlipayClient } from './alipay.client';
 import { encodeForm } from './alipay.form';
 import { commonParams, payBizContent, PRODUCTS, type AppIdentity, type PayProduct, type TradeRequest } from './alipay.pay';
 import { signParams, verifyCallback, type CallbackRule, type Params } from './alipay.signer';
+import { beijingTime } from './alipay.time';
 
 export interface AlipayProviderOptions extends AppIdentity {
   /** The gateway.do URL: Alipay's production or sandbox, or the local Alipay. */
   gatewayUrl: string;
   appPrivateKey: KeyObject;
   alipayPublicKey: KeyObject;
+  /** Certificate mode: the SN of Alipay's public key certificate, expected on every response. */
+  alipayCertSn?: string | null;
+  /** Gateway call tuning (tests shorten these). */
+  timeoutMs?: number;
+  retries?: number;
+  backoffMs?: number;
 }
 
-/** A signed pay request: a URL to open (PAGE, WAP) or the order string for Alipay's App SDK (APP). */
+/** A signed pay request: a URL to open and an auto-submitting form (PAGE, WAP), or the App SDK's order string. */
 export interface SignedPayRequest {
   url: string | null;
+  formHtml: string | null;
   orderString: string | null;
 }
 
+/** What alipay.trade.query tells about a trade. */
+export interface TradeStatusAnswer {
+  tradeNo: string;
+  outTradeNo: string;
+  tradeStatus: string;
+  totalAmount: string;
+  buyerId: string | null;
+  paidAt: string | null;
+}
+
+/** What alipay.trade.refund and alipay.trade.fastpay.refund.query tell. */
+export interface RefundAnswer {
+  /** Cumulative refunded amount of the trade (refund), or this refund's amount (refund query). */
+  refundFee: string | null;
+  /** Whether money moved in this call (refund), or the refund is known and done (refund query). */
+  done: boolean;
+}
+
+const escapeHtml = (text: string) =>
+  text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
+
+/** An HTML form that posts the parameters to the gateway and submits itself. */
+export function autoSubmitForm(action: string, params: Record<string, string | undefined>): string {
+  const inputs = Object.entries(params)
+    .filter((entry): entry is [string, string] => entry[1] !== undefined && entry[1] !== '')
+    .map(([name, value]) => `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">`)
+    .join('');
+  return (
+    `<form id="alipay_submit" name="alipay_submit" action="${escapeHtml(action)}" method="post">${inputs}` +
+    `<input type="submit" value="Pay with Alipay" style="display:none"></form>` +
+    `<script>document.forms['alipay_submit'].submit();</script>`
+  );
+}
+
 /**
- * Alipay as this service uses it, with no knowledge of orders or storage: builds signed pay requests and
- * verifies callbacks. Keys are KeyObjects parsed once; signing and verifying run on libuv's thread pool.
+ * Alipay as this service uses it, with no knowledge of orders or storage: builds signed pay requests, verifies
+ * callbacks, and calls the gateway through a client that verifies every answer. Keys are KeyObjects parsed once;
+ * signing and verifying run on libuv's thread pool.
  */
 export class AlipayProvider {
-  constructor(private readonly options: AlipayProviderOptions) {}
+  readonly client: AlipayClient;
+
+  constructor(private readonly options: AlipayProviderOptions) {
+    this.client = new AlipayClient({
+      gatewayUrl: options.gatewayUrl,
+      app: options,
+      appPrivateKey: options.appPrivateKey,
+      alipayPublicKey: options.alipayPublicKey,
+      alipayCertSn: options.alipayCertSn,
+      timeoutMs: options.timeoutMs,
+      retries: options.retries,
+      backoffMs: options.backoffMs,
+    });
+  }
 
   get appId(): string {
     return this.options.appId;
@@ -31,7 +88,7 @@ export class AlipayProvider {
     return this.options.gatewayUrl;
   }
 
-  /** Builds and signs a pay request for a product: page.pay and wap.pay as GET URLs, app.pay as an order string. */
+  /** Builds and signs a pay request: page.pay and wap.pay as a GET URL and a POST form, app.pay as an order string. */
   async payRequest(
     product: PayProduct,
     trade: TradeRequest,
@@ -42,15 +99,77 @@ export class AlipayProvider {
       notifyUrl: urls.notifyUrl,
       returnUrl: product === 'APP' ? undefined : urls.returnUrl,
     });
-    const sign = await signParams(params, this.options.appPrivateKey, this.options.signType);
-    const encoded = encodeForm({ ...params, sign });
-    if (product === 'APP') return { url: null, orderString: encoded };
+    const signed = { ...params, sign: await signParams(params, this.options.appPrivateKey, this.options.signType) };
+    if (product === 'APP') return { url: null, formHtml: null, orderString: encodeForm(signed) };
     const separator = this.options.gatewayUrl.includes('?') ? '&' : '?';
-    return { url: `${this.options.gatewayUrl}${separator}${encoded}`, orderString: null };
+    return {
+      url: `${this.options.gatewayUrl}${separator}${encodeForm(signed)}`,
+      formHtml: autoSubmitForm(`${this.options.gatewayUrl}${separator}charset=utf-8`, signed),
+      orderString: null,
+    };
   }
 
   /** Verifies an async notify or a sync return with Alipay's public key; null when it does not verify. */
   verifyCallback(params: Params): Promise<CallbackRule | null> {
     return verifyCallback(params, this.options.alipayPublicKey, this.options.signType);
+  }
+
+  /** alipay.trade.precreate: a QR code the buyer scans to pay. */
+  async precreate(trade: TradeRequest, notifyUrl: string): Promise<{ qrCode: string }> {
+    const biz: Record<string, unknown> = {
+      out_trade_no: trade.outTradeNo,
+      total_amount: trade.totalAmount,
+      subject: trade.subject,
+      ...(trade.body ? { body: trade.body } : {}),
+      ...(trade.expiresAt ? { time_expire: beijingTime(trade.expiresAt) } : {}),
+    };
+    const answer = await this.client.exec('alipay.trade.precreate', biz, { idempotent: true, notifyUrl });
+    return { qrCode: String(answer.qr_code ?? '') };
+  }
+
+  /** alipay.trade.query by out_trade_no. */
+  async query(outTradeNo: string): Promise<TradeStatusAnswer> {
+    const a = await this.client.exec('alipay.trade.query', { out_trade_no: outTradeNo }, { idempotent: true });
+    const text = (v: unknown) => (typeof v === 'string' && v !== '' ? v : null);
+    return {
+      tradeNo: String(a.trade_no ?? ''),
+      outTradeNo: String(a.out_trade_no ?? ''),
+      tradeStatus: String(a.trade_status ?? ''),
+      totalAmount: String(a.total_amount ?? ''),
+      buyerId: text(a.buyer_user_id) ?? text(a.buyer_open_id),
+      paidAt: text(a.send_pay_date),
+    };
+  }
+
+  /** alipay.trade.close by out_trade_no. */
+  async close(outTradeNo: string): Promise<void> {
+    await this.client.exec('alipay.trade.close', { out_trade_no: outTradeNo }, { idempotent: true });
+  }
+
+  /** alipay.trade.refund; the same out_request_no makes a retry safe. */
+  async refund(input: { outTradeNo: string; amount: string; outRequestNo: string; reason?: string | null }): Promise<RefundAnswer> {
+    const a = await this.client.exec(
+      'alipay.trade.refund',
+      {
+        out_trade_no: input.outTradeNo,
+        refund_amount: input.amount,
+        out_request_no: input.outRequestNo,
+        ...(input.reason ? { refund_reason: input.reason } : {}),
+      },
+      { idempotent: true },
+    );
+    return { refundFee: typeof a.refund_fee === 'string' ? a.refund_fee : null, done: a.fund_change === 'Y' };
+  }
+
+  /** alipay.trade.fastpay.refund.query: whether a refund request went through. */
+  async refundQuery(outTradeNo: string, outRequestNo: string): Promise<RefundAnswer> {
+    const a = await this.client.exec(
+      'alipay.trade.fastpay.refund.query',
+      { out_trade_no: outTradeNo, out_request_no: outRequestNo },
+      { idempotent: true },
+    );
+    const amount = typeof a.refund_amount === 'string' ? a.refund_amount : null;
+    const status = typeof a.refund_status === 'string' ? a.refund_status : null;
+    return { refundFee: amount, done: amount !== null && (status === null || status === 'REFUND_SUCCESS') };
   }
 }

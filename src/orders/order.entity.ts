@@ -18,7 +18,7 @@ import { OrderStatus } from './order.types';
 @Check({ name: 'orders_refunded_range', expression: 'refunded_amount >= 0 and refunded_amount <= amount' })
 @ObjectType('Order', { description: 'An order and the state of its Alipay payment' })
 export class Order {
-  [OptionalProps]?: 'body' | 'status' | 'tradeNo' | 'buyerId' | 'paidAt' | 'closedAt' | 'refundedAmount' | 'idempotencyKey' | 'createdAt' | 'updatedAt';
+  [OptionalProps]?: 'body' | 'status' | 'tradeNo' | 'buyerId' | 'paidAt' | 'closedAt' | 'refundedAmount' | 'idempotencyKey' | 'checkedAt' | 'createdAt' | 'updatedAt';
 
   @PrimaryKey({ type: 'uuid' })
   @Field(() => ID)
@@ -75,6 +75,10 @@ export class Order {
 
   @Property({ type: 'string', length: 64, nullable: true })
   idempotencyKey: string | null = null;
+
+  /** When Alipay was last asked about this order (by syncOrder or the reconcile job). */
+  @Property({ type: 'datetime', length: 3, nullable: true })
+  checkedAt: Date | null = null;
 
   @Property({ type: 'datetime', length: 3 })
   @Field(() => Date)

@@ -40,16 +40,8 @@ export function newNotifyId(at: Date = new Date()): string {
   return `${beijingTime(at).replace(/\D/g, '').slice(0, 8)}0022${digits(22)}`;
 }
 
-/**
- * The local Alipay's async notify for a trade, signed as Alipay signs trade notifies (V1: every field but
- * `sign` and `sign_type`, sorted, joined, signed with Alipay's private key). Returns the fields, `sign` included.
- */
-export async function signedNotify(
-  trade: NotifyTrade,
-  alipayPrivateKey: KeyObject,
-  signType: SignType = 'RSA2',
-  at: Date = new Date(),
-): Promise<Record<string, string>> {
+/** The fields of a trade_status_sync notify, unsigned (sign_type included, sign not yet). */
+export function notifyFields(trade: NotifyTrade, signType: SignType = 'RSA2', at: Date = new Date()): Record<string, string> {
   const paid = trade.tradeStatus === 'TRADE_SUCCESS' || trade.tradeStatus === 'TRADE_FINISHED' || trade.refundFee !== undefined;
   const fields: Record<string, string | undefined> = {
     notify_type: 'trade_status_sync',
@@ -80,8 +72,26 @@ export async function signedNotify(
   };
   const present: Record<string, string> = {};
   for (const [k, v] of Object.entries(fields)) if (v !== undefined && v !== '') present[k] = v;
-  present.sign = await signText(canonicalString(present, CALLBACK_V1_OMIT), alipayPrivateKey, signType);
   return present;
+}
+
+/**
+ * Signs callback fields as Alipay signs trade notifies and returns (V1: every field but `sign` and
+ * `sign_type`, sorted, joined, signed with Alipay's private key). Returns the fields with `sign`.
+ */
+export async function signCallback(fields: Record<string, string>, alipayPrivateKey: KeyObject, signType: SignType): Promise<Record<string, string>> {
+  const { sign: _drop, ...unsigned } = fields;
+  return { ...unsigned, sign: await signText(canonicalString(unsigned, CALLBACK_V1_OMIT), alipayPrivateKey, signType) };
+}
+
+/** The local Alipay's async notify for a trade, signed. */
+export async function signedNotify(
+  trade: NotifyTrade,
+  alipayPrivateKey: KeyObject,
+  signType: SignType = 'RSA2',
+  at: Date = new Date(),
+): Promise<Record<string, string>> {
+  return signCallback(notifyFields(trade, signType, at), alipayPrivateKey, signType);
 }
 
 /** The notify as the form-urlencoded body Alipay POSTs. */
@@ -112,6 +122,5 @@ export async function signedReturnQuery(
     seller_id: trade.sellerId,
     timestamp: beijingTime(at),
   };
-  fields.sign = await signText(canonicalString(fields, CALLBACK_V1_OMIT), alipayPrivateKey, signType);
-  return encodeForm(fields);
+  return encodeForm(await signCallback(fields, alipayPrivateKey, signType));
 }
