@@ -61,6 +61,7 @@ export async function startApp(deps: AppDeps): Promise<RunningApp> {
   const tokens = new TokenService(config.jwt);
   const orderEvents = new OrderEvents(deps.databaseUrl, logger);
   await orderEvents.start();
+  metrics.gauge('graphql_subscriptions_active', 'Open orderStatusChanged subscriptions', () => orderEvents.activeSubscriptions);
   const orders = new OrderService({ orderTtlMs: config.orderTtlMs });
   const services: Services = {
     users: new UserService(),

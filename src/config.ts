@@ -193,6 +193,9 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
   const devSecrets = () => (dev ??= (options.devSecrets ?? loadDevSecrets)(dataDir));
 
   const jwt = loadJwt(raw, fail, nodeEnv, devSecrets);
+  if (nodeEnv === 'production' && raw('ALIPAY_GATEWAY') === undefined) {
+    fail('ALIPAY_GATEWAY', 'must be set in production: an Alipay gateway URL, or "sandbox" to use the local Alipay on purpose');
+  }
   const alipay = loadAlipay(raw, inlineOrFile, fail, publicUrl, devSecrets);
 
   if (problems.length > 0) throw new ConfigError(problems);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { startApp, type RunningApp } from './app';
 import { issueToken } from './auth/token.service';
-import { createLogger, type Logger } from './common/logger';
+import { createLogger } from './common/logger';
 import { ConfigError, describeConfig, loadConfig, type Config } from './config';
 import { startEmbeddedPostgres, type RunningPostgres } from './db/embedded-postgres';
 import { initOrm, migrate } from './db/orm';
@@ -54,6 +54,7 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.logLevel);
+  logger.info('starting', describeConfig(config));
   if (flags.checkConfig) {
     process.stdout.write(`Configuration is valid:\n${JSON.stringify(describeConfig(config), null, 2)}\n`);
     return;
@@ -62,55 +63,59 @@ async function main(): Promise<void> {
   let pg: RunningPostgres | null = null;
   let orm: MikroORM | null = null;
   let app: RunningApp | null = null;
-  const shutdown = async (code: number) => {
-    await app?.close().catch((err) => logger.error('closing the app failed', { error: err }));
-    await orm?.close().catch((err) => logger.error('closing the ORM failed', { error: err }));
-    await pg?.stop().catch((err) => logger.error('stopping PostgreSQL failed', { error: err }));
-    removeRuntimeInfo(config.dataDir);
-    process.exit(code);
-  };
+  let stopping: Promise<void> | null = null;
+  const shutdown = (code: number): Promise<void> =>
+    (stopping ??= (async () => {
+      await app?.close().catch((err) => logger.error('closing the app failed', { error: err }));
+      await orm?.close().catch((err) => logger.error('closing the ORM failed', { error: err }));
+      await pg?.stop().catch((err) => logger.error('stopping PostgreSQL failed', { error: err }));
+      removeRuntimeInfo(config.dataDir);
+      process.exit(code);
+    })());
+  // Installed before anything starts: a signal during start-up stops what has started so far, PostgreSQL too.
+  let signals = 0;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (++signals > 1) {
+        logger.warn('second signal: exiting now');
+        process.exit(1);
+      }
+      logger.info(`${signal} received: draining and stopping`);
+      void shutdown(0);
+    });
+  }
 
   try {
     let databaseUrl = config.databaseUrl;
     if (!databaseUrl) {
       pg = await startEmbeddedPostgres({ root: path.join(config.dataDir, 'postgres') });
-      if (pg.relocatedBecause) logger.warn(`embedded PostgreSQL: ${pg.relocatedBecause}`);
       databaseUrl = pg.url('postgres');
+      if (pg.relocatedBecause) logger.warn(`embedded PostgreSQL: ${pg.relocatedBecause}`);
       logger.info('embedded PostgreSQL started', { dataDir: pg.root, port: pg.port });
     }
+    if (stopping) return;
     orm = await initOrm(databaseUrl, config.dbPoolSize);
     const applied = await migrate(orm);
     if (applied.length) logger.info('migrations applied', { migrations: applied });
+    if (stopping) return;
     app = await startApp({ config, orm, databaseUrl, logger });
+    if (stopping) return;
     if (pg) writeRuntimeInfo(config.dataDir, { pid: process.pid, publicUrl: config.publicUrl, databaseUrl });
-    await announce(config, app, logger);
+    await announce(config, app, pg);
   } catch (err) {
     logger.error('start-up failed', { error: err });
     await shutdown(1);
-    return;
-  }
-
-  let stopping = false;
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(signal, () => {
-      if (stopping) {
-        logger.warn('second signal: exiting now');
-        process.exit(1);
-      }
-      stopping = true;
-      logger.info(`${signal} received: draining and stopping`);
-      void shutdown(0);
-    });
   }
 }
 
-async function announce(config: Config, app: RunningApp, logger: Logger): Promise<void> {
-  logger.info('service ready', describeConfig(config));
+async function announce(config: Config, app: RunningApp, pg: RunningPostgres | null): Promise<void> {
   const lines = [
     '',
     `  GraphQL:  ${config.publicUrl}/graphql   (listening on ${app.url})`,
     `  Notify:   ${config.publicUrl}/alipay/notify`,
+    `  Database: ${pg ? `embedded PostgreSQL, data in ${pg.root}` : 'DATABASE_URL'}`,
   ];
+  if (pg?.relocatedBecause) lines.push(`            (${pg.relocatedBecause})`);
   if (config.jwt.kind === 'secret' && config.jwt.generated) {
     const user = await issueToken(config.jwt.secret, { sub: 'dev-user' }, { expiresIn: '24h', issuer: config.jwt.issuer, audience: config.jwt.audience });
     const admin = await issueToken(config.jwt.secret, { sub: 'dev-admin', roles: ['admin'] }, { expiresIn: '24h', issuer: config.jwt.issuer, audience: config.jwt.audience });

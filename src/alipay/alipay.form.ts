@@ -2,8 +2,9 @@ import { compareByteOrder, type Params } from './alipay.signer';
 
 /**
  * application/x-www-form-urlencoded, decoded exactly once and byte-exact: `+` becomes a space and `%XX` a byte,
- * then the bytes are decoded in the message's own `charset` (utf-8 or gbk), strictly. Nothing is trimmed,
- * unescaped twice or HTML-escaped, so the values are the ones Alipay signed.
+ * then the bytes are decoded as UTF-8, strictly. Nothing is trimmed, unescaped twice or HTML-escaped, so the
+ * values are the ones Alipay signed. Only utf-8 is accepted: this service always asks Alipay for charset=utf-8,
+ * and a signature over GBK bytes could not be checked against UTF-8 text.
  */
 export class FormError extends Error {
   override name = 'FormError';
@@ -15,7 +16,7 @@ export interface ParseFormOptions {
 }
 
 const FIELD_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
-const CHARSETS: Record<string, string> = { 'utf-8': 'utf-8', utf8: 'utf-8', gbk: 'gbk', gb2312: 'gbk' };
+const CHARSETS: Record<string, string> = { 'utf-8': 'utf-8', utf8: 'utf-8' };
 
 function hexValue(byte: number): number {
   if (byte >= 0x30 && byte <= 0x39) return byte - 0x30;

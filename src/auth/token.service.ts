@@ -52,6 +52,7 @@ export class TokenService {
         issuer: this.config.issuer ?? undefined,
         audience: this.config.audience ?? undefined,
         clockTolerance: 5,
+        requiredClaims: ['exp'],
       };
       const key = this.key;
       ({ payload } =
@@ -71,7 +72,9 @@ export class TokenService {
 function reason(err: unknown): string {
   if (err instanceof AppError) return err.message;
   if (err instanceof joseErrors.JWTExpired) return 'Token has expired';
-  if (err instanceof joseErrors.JWTClaimValidationFailed) return `Token claim check failed: ${err.claim}`;
+  if (err instanceof joseErrors.JWTClaimValidationFailed) {
+    return err.reason === 'missing' ? `Token has no ${err.claim} claim` : `Token claim check failed: ${err.claim}`;
+  }
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'Token signature is invalid';
   if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'Token algorithm is not allowed';
   if (err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSNoMatchingKey) return 'Token key is unknown';

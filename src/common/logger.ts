@@ -15,9 +15,23 @@ export interface Logger {
   child(fields: Record<string, unknown>): Logger;
 }
 
+/**
+ * A database error as it is safe to log: the driver's own message and codes, never the SQL text or the `detail`,
+ * which carry the statement's values (a callback's raw body, a signature).
+ */
+function databaseError(error: Error & Record<string, unknown>): Record<string, unknown> {
+  const message = error.message.includes(' - ') ? error.message.slice(error.message.lastIndexOf(' - ') + 3) : error.message;
+  return { name: error.name, message: message.slice(0, 300), code: error.code, constraint: error.constraint, table: error.table };
+}
+
+const isDatabaseError = (error: Error & Record<string, unknown>) =>
+  typeof error.code === 'string' && /^[0-9A-Z]{5}$/.test(error.code) && ('severity' in error || 'routine' in error);
+
 /** Replaces values under secret-looking names with "[redacted]", recursively; errors become name + message. */
 export function redact(value: unknown, depth = 0): unknown {
   if (value instanceof Error) {
+    const error = value as Error & Record<string, unknown>;
+    if (isDatabaseError(error)) return databaseError(error);
     return { name: value.name, message: value.message, ...(depth === 0 && value.stack ? { stack: value.stack } : {}) };
   }
   if (typeof value === 'bigint') return value.toString();

@@ -6,6 +6,7 @@ import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
  */
 export class Metrics {
   private readonly counters = new Map<string, { help: string; values: Map<string, number> }>();
+  private readonly gauges = new Map<string, { help: string; read: () => number }>();
   private readonly loopDelay: IntervalHistogram;
   private readonly startedAt = Date.now();
 
@@ -27,6 +28,11 @@ export class Metrics {
     counter.values.set(key, (counter.values.get(key) ?? 0) + by);
   }
 
+  /** A value read at scrape time. */
+  gauge(name: string, help: string, read: () => number): void {
+    this.gauges.set(name, { help, read });
+  }
+
   /** Clears the event-loop delay histogram (e.g. at the start of a benchmark window). */
   resetLoopDelay(): void {
     this.loopDelay.reset();
@@ -37,6 +43,9 @@ export class Metrics {
     for (const [name, { help, values }] of this.counters) {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
       for (const [labels, value] of values) lines.push(`${name}${labels ? `{${labels}}` : ''} ${value}`);
+    }
+    for (const [name, { help, read }] of this.gauges) {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${read()}`);
     }
     const ms = (ns: number) => (Number.isFinite(ns) ? ns / 1e6 : 0);
     const h = this.loopDelay;

@@ -94,11 +94,31 @@ function canUse(runAs: RunAs | null, target: string, mode: 'x' | 'w'): boolean {
   return out.status === 0;
 }
 
+/**
+ * Our own folder under the system temp folder, for binary copies and relocated data. Other users can guess its
+ * name, so it is trusted only when it is a real directory (not a symlink), owned by us, and writable by nobody
+ * else; it is created mode 0711 (others may pass through, to reach what we share with the postgres user).
+ */
+export function privateTempBase(tmp: string = os.tmpdir()): string {
+  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
+  const base = path.join(tmp, `alipay-svc-${uid}`);
+  try {
+    fs.mkdirSync(base, { mode: 0o711 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  const stat = fs.lstatSync(base);
+  if (!stat.isDirectory() || stat.isSymbolicLink() || stat.uid !== uid || (stat.mode & 0o022) !== 0) {
+    throw new EmbeddedPostgresError(`${base} is not a private folder of this user (symlink, foreign owner or writable by others); remove it`);
+  }
+  return base;
+}
+
 /** Where the binaries of a `native` folder are copied when the postgres user cannot reach them. */
 export function binaryCopyPath(native: string): string {
   const version = spawnSync(path.join(native, 'bin', 'postgres'), ['--version'], { encoding: 'utf8' }).stdout.trim();
   const tag = createHash('sha256').update(`${native}\n${version}`).digest('hex').slice(0, 12);
-  return path.join(os.tmpdir(), `alipay-svc-pgbin-${tag}`);
+  return path.join(privateTempBase(), `pgbin-${tag}`);
 }
 
 /** The binaries, copied to a world-readable folder under the temp folder when the user cannot reach them. */
@@ -128,12 +148,13 @@ function ensureDir(dir: string, mode: number): void {
 /** A root the user can reach: the one asked for, or a stable stand-in under the temp folder. */
 function usableRoot(requested: string, runAs: RunAs | null): { root: string; relocatedBecause: string | null } {
   const root = path.resolve(requested);
+  ensureDir(path.dirname(root), 0o711);
   ensureDir(root, 0o700);
   if (!runAs) return { root, relocatedBecause: null };
   fs.chmodSync(root, 0o711);
   if (canUse(runAs, root, 'x')) return { root, relocatedBecause: null };
   const tag = createHash('sha256').update(root).digest('hex').slice(0, 12);
-  const moved = path.join(os.tmpdir(), `alipay-svc-data-${tag}`);
+  const moved = path.join(privateTempBase(), `data-${tag}`);
   ensureDir(moved, 0o711);
   fs.chmodSync(moved, 0o711);
   return {
@@ -172,6 +193,18 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/** Whether a PID is a postgres server started on this data folder (a stale postmaster.pid may name anything). */
+function isPostmasterOf(pid: number, dataDir: string): boolean {
+  if (pid === process.pid) return false;
+  try {
+    const args = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const at = args.indexOf('-D');
+    return path.basename(args[0]) === 'postgres' && at >= 0 && path.resolve(args[at + 1] ?? '') === path.resolve(dataDir);
+  } catch {
+    return false;
+  }
+}
+
 function parentPid(pid: number): number | null {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -202,7 +235,7 @@ export async function clearLeftoverServer(dataDir: string): Promise<void> {
   } catch {
     return;
   }
-  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid) || !isPostmasterOf(pid, dataDir)) return;
   const parent = parentPid(pid);
   let owner: number | null = null;
   try {
@@ -287,8 +320,8 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   } else {
     fs.rmSync(dataDir, { recursive: true, force: true });
     password = randomBytes(24).toString('base64url');
+    fs.writeFileSync(passwordFile, password, { mode: 0o600 }); // first: a crash after initdb must not lose it
     initdb(binDir, root, dataDir, password, runAs);
-    fs.writeFileSync(passwordFile, password, { mode: 0o600 });
   }
 
   const portFile = path.join(root, 'port');

@@ -23,6 +23,8 @@ function readOrCreate(file: string, create: () => string): string {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   const value = create();
+  // DATA_DIR itself stays passable (0711): as root, the postgres OS user must reach DATA_DIR/postgres.
+  fs.mkdirSync(path.dirname(path.dirname(file)), { recursive: true, mode: 0o711 });
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   try {
     fs.writeFileSync(file, value, { mode: 0o600, flag: 'wx' });

@@ -8,10 +8,12 @@ type Topics = { 'order:status': [orderId: string, orderId: string] };
 /**
  * Order status changes, fanned out to subscriptions on every instance through PostgreSQL LISTEN/NOTIFY. The
  * transition function sends pg_notify inside its transaction, so a change is announced only once committed.
- * One listening connection per process, reconnecting with backoff when it drops.
+ * One listening connection per process; when it drops it reconnects with backoff and then re-announces every
+ * subscribed order, so subscribers re-read what they may have missed meanwhile.
  */
 export class OrderEvents {
   private readonly pubsub = createPubSub<Topics>();
+  private readonly subscribed = new Map<string, number>();
   private client: Client | null = null;
   private stopped = false;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -24,20 +26,34 @@ export class OrderEvents {
   async start(): Promise<void> {
     const client = new Client({ connectionString: this.databaseUrl, application_name: 'order-events' });
     client.on('notification', (message) => {
-      if (message.channel === ORDER_STATUS_CHANNEL && message.payload) {
-        this.pubsub.publish('order:status', message.payload, message.payload);
-      }
+      if (message.channel === ORDER_STATUS_CHANNEL && message.payload) this.announce(message.payload);
     });
     client.on('error', (err) => {
       this.logger.warn('order events connection lost; reconnecting', { error: err });
       this.reconnect(client);
     });
-    await client.connect();
-    await client.query(`LISTEN ${ORDER_STATUS_CHANNEL}`);
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${ORDER_STATUS_CHANNEL}`);
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw err;
+    }
+    if (this.stopped) {
+      await client.end().catch(() => undefined);
+      return;
+    }
+    const reconnected = this.client === null && this.subscribed.size > 0;
     this.client = client;
+    if (reconnected) for (const orderId of this.subscribed.keys()) this.announce(orderId);
+  }
+
+  private announce(orderId: string): void {
+    this.pubsub.publish('order:status', orderId, orderId);
   }
 
   private reconnect(old: Client, delay = 1000): void {
+    if (this.client === old) this.client = null;
     old.end().catch(() => undefined);
     if (this.stopped || this.retryTimer) return;
     this.retryTimer = setTimeout(() => {
@@ -48,9 +64,37 @@ export class OrderEvents {
     this.retryTimer.unref();
   }
 
-  /** Order ids, each time that order's status changes. */
+  /** Order ids, each time that order's status changes. Returning the iterator releases the subscription. */
   subscribe(orderId: string): AsyncIterable<string> {
-    return this.pubsub.subscribe('order:status', orderId);
+    const source = this.pubsub.subscribe('order:status', orderId)[Symbol.asyncIterator]();
+    this.subscribed.set(orderId, (this.subscribed.get(orderId) ?? 0) + 1);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      const left = (this.subscribed.get(orderId) ?? 1) - 1;
+      if (left > 0) this.subscribed.set(orderId, left);
+      else this.subscribed.delete(orderId);
+    };
+    const iterator: AsyncIterator<string> = {
+      next: async () => {
+        const result = await source.next();
+        if (result.done) release();
+        return result;
+      },
+      return: async () => {
+        release();
+        return (await source.return?.()) ?? { done: true, value: undefined };
+      },
+    };
+    return { [Symbol.asyncIterator]: () => iterator };
+  }
+
+  /** How many subscriptions are open in this process (for metrics and tests). */
+  get activeSubscriptions(): number {
+    let n = 0;
+    for (const count of this.subscribed.values()) n += count;
+    return n;
   }
 
   async stop(): Promise<void> {

@@ -57,21 +57,41 @@ export class OrderResolver {
 
 /**
  * The order now, then the order after each change. Listening starts before the current state is sent, so a
- * change committed in between is not missed (a client that reads, then subscribes, can miss nothing).
+ * change committed in between is not missed. Written as a plain iterator, not an async generator: a generator
+ * parked on `await` cannot be returned until the next change arrives, which would leak every closed
+ * subscription to an order that never changes again.
  */
-async function* currentThenChanges(ctx: AppContext, order: Order, ids: AsyncIterable<string>): AsyncGenerator<Order> {
+function currentThenChanges(ctx: AppContext, order: Order, ids: AsyncIterable<string>): AsyncIterableIterator<Order> {
   const changes = ids[Symbol.asyncIterator]();
-  let next = changes.next();
-  try {
-    yield order;
-    for (;;) {
-      const change = await next;
-      if (change.done) return;
-      const fresh = await ctx.em.fork().findOne(Order, { id: change.value });
-      if (fresh) yield fresh;
-      next = changes.next();
-    }
-  } finally {
-    await changes.return?.();
-  }
+  let pending: Promise<IteratorResult<string>> | null = changes.next();
+  let sentCurrent = false;
+  let finished = false;
+  const end = (): IteratorResult<Order> => ({ done: true, value: undefined });
+  return {
+    async next(): Promise<IteratorResult<Order>> {
+      if (finished) return end();
+      if (!sentCurrent) {
+        sentCurrent = true;
+        return { done: false, value: order };
+      }
+      for (;;) {
+        const change = await (pending ?? changes.next());
+        pending = null;
+        if (change.done || finished) {
+          finished = true;
+          return end();
+        }
+        const fresh = await ctx.em.fork().findOne(Order, { id: change.value });
+        if (fresh) return { done: false, value: fresh };
+      }
+    },
+    async return(): Promise<IteratorResult<Order>> {
+      finished = true;
+      await changes.return?.();
+      return end();
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
 }

@@ -40,17 +40,26 @@ export interface TransitionCause {
 export type Decision =
   | { outcome: 'APPLY' }
   | { outcome: 'REPEAT' }
-  | { outcome: 'REFUSE'; reason: string };
+  /** `alert`: money may have moved that this order cannot take (paid twice, or paid after close): a human must look. */
+  | { outcome: 'REFUSE'; reason: string; alert?: boolean };
 
 /** Decides a move without touching anything: the table, plus the guards that need the cause's facts. */
 export function decide(order: Pick<Order, 'status' | 'amount' | 'tradeNo'>, to: OrderStatus, cause: TransitionCause): Decision {
   const from = order.status;
+  if (order.tradeNo && cause.tradeNo && order.tradeNo !== cause.tradeNo) {
+    return {
+      outcome: 'REFUSE',
+      reason: `Alipay reports trade ${cause.tradeNo} for an order paid by trade ${order.tradeNo}: the buyer may have paid twice; refund one`,
+      alert: true,
+    };
+  }
   if (from === to) return { outcome: 'REPEAT' };
   if (!TRANSITIONS[from].includes(to)) {
     if (from === OrderStatus.TRADE_CLOSED && PAID_STATUSES.has(to)) {
       return {
         outcome: 'REFUSE',
         reason: `Alipay reports ${to} for an order already closed here: the buyer may have paid; check and refund if so`,
+        alert: true,
       };
     }
     return { outcome: 'REFUSE', reason: `${from} cannot move to ${to}` };
@@ -63,16 +72,13 @@ export function decide(order: Pick<Order, 'status' | 'amount' | 'tradeNo'>, to: 
       return { outcome: 'REFUSE', reason: 'a paid order closes only when it is refunded in full' };
     }
   }
-  if (order.tradeNo && cause.tradeNo && order.tradeNo !== cause.tradeNo) {
-    return { outcome: 'REFUSE', reason: `trade_no ${cause.tradeNo} differs from the order's ${order.tradeNo}` };
-  }
   return { outcome: 'APPLY' };
 }
 
 export type TransitionResult =
   | { outcome: 'APPLIED'; from: OrderStatus; to: OrderStatus }
   | { outcome: 'REPEATED' }
-  | { outcome: 'REFUSED'; reason: string };
+  | { outcome: 'REFUSED'; reason: string; alert: boolean };
 
 /** PostgreSQL channel on which committed status changes are announced (payload: the order id). */
 export const ORDER_STATUS_CHANNEL = 'order_status_changed';
@@ -106,7 +112,7 @@ export async function transition(
         createdAt: at,
       }),
     );
-    return { outcome: 'REFUSED', reason: decision.reason };
+    return { outcome: 'REFUSED', reason: decision.reason, alert: decision.alert ?? false };
   }
 
   order.status = to;

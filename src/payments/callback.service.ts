@@ -43,6 +43,8 @@ interface Decision {
   verdict: CallbackVerdict;
   reason: string | null;
   order: Order | null;
+  /** Money may have moved that the order cannot take: an operator must look. */
+  alert?: boolean;
 }
 
 const STATUS_FOR: Record<string, OrderStatus | undefined> = {
@@ -51,8 +53,12 @@ const STATUS_FOR: Record<string, OrderStatus | undefined> = {
   TRADE_CLOSED: OrderStatus.TRADE_CLOSED,
 };
 
+/**
+ * Text from a callback as it may be stored: control characters (a NUL would make PostgreSQL refuse the whole
+ * record) shown as U+FFFD, and clipped to the column.
+ */
 const clip = (value: string | undefined, max: number): string | null =>
-  value === undefined ? null : value.length > max ? value.slice(0, max) : value;
+  value === undefined ? null : value.slice(0, max).replace(/[\u0000-\u001f\u007f]/g, '\ufffd');
 
 /**
  * Alipay's callbacks: the async notify (which moves orders) and the browser return (which never does).
@@ -110,12 +116,15 @@ export class CallbackService {
     try {
       const decision = await this.orm.em.fork().transactional(async (tx: EntityManager) => {
         const decided = await this.decide(tx, params, orderNo, total);
-        tx.create(CallbackLog, { ...draft, ...decided });
+        tx.create(CallbackLog, { ...draft, ...decided, reason: clip(decided.reason ?? undefined, 1000) });
         return decided;
       });
       this.count(draft.kind, decision.verdict);
       const accepted = decision.verdict !== CallbackVerdict.REJECTED;
-      if (decision.verdict === CallbackVerdict.REFUSED) {
+      if (decision.alert) {
+        this.metrics.inc('alipay_payment_alerts_total', 'Payments an order could not take (paid twice, paid after close)');
+        this.logger.error('PAYMENT NEEDS ATTENTION: a verified notify reports money the order cannot take', { orderNo, reason: decision.reason });
+      } else if (decision.verdict === CallbackVerdict.REFUSED) {
         this.logger.warn('notify refused by the order state machine', { orderNo, reason: decision.reason });
       }
       return { status: 200, body: accepted ? 'success' : 'failure', verdict: decision.verdict };
@@ -161,7 +170,7 @@ export class CallbackService {
     const result = await transition(tx, order, target, cause);
     if (result.outcome === 'APPLIED') return { verdict: CallbackVerdict.APPLIED, reason: null, order };
     if (result.outcome === 'REPEATED') return { verdict: CallbackVerdict.DUPLICATE, reason: `already ${order.status}`, order };
-    return { verdict: CallbackVerdict.REFUSED, reason: result.reason, order };
+    return { verdict: CallbackVerdict.REFUSED, reason: result.reason, order, alert: result.alert };
   }
 
   /**
@@ -212,7 +221,7 @@ export class CallbackService {
     this.count(draft.kind, decision.verdict);
     try {
       const em = this.orm.em.fork();
-      await em.insert(CallbackLog, { ...draft, verdict: decision.verdict, reason: decision.reason, order: decision.order?.id ?? null });
+      await em.insert(CallbackLog, { ...draft, verdict: decision.verdict, reason: clip(decision.reason ?? undefined, 1000), order: decision.order?.id ?? null });
     } catch (err) {
       this.logger.error('could not record a callback', { kind: draft.kind, verdict: decision.verdict, error: err });
     }

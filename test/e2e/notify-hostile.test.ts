@@ -179,6 +179,16 @@ describe('notifies that must change nothing', () => {
     await expectUnchanged();
   });
 
+  it('records a forged notify whose fields hold NUL bytes and control characters', async () => {
+    const count = async () => Number((await query<{ n: string }>(server.db.url, 'select count(*)::text as n from callback_logs'))[0].n);
+    const before = await count();
+    const reply = await server.notify(`out_trade_no=%00x%01&notify_id=%00&trade_status=%7F&total_amount=%00&sign=AAAA`);
+    expect(reply.text).toBe('failure');
+    expect(await count()).toBe(before + 1);
+    expect((await lastLog()).verdict).toBe('REJECTED');
+    await expectUnchanged();
+  });
+
   it('keeps serving and then accepts the genuine notify, so nothing above did lasting harm', async () => {
     expect(await (await fetch(`${server.url}/healthz`)).text()).toBe('ok');
     const reply = await server.notify(await signedNotifyBody(trade(), server.alipayKey));

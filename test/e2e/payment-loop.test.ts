@@ -162,6 +162,19 @@ describe('the payment loop over HTTP: create → pay link → notify → paid', 
     expect(res.data!.order.status).toBe('TRADE_FINISHED');
   });
 
+  it('refuses a second payment of a paid order under another trade_no, records it and raises an alert', async () => {
+    const order = await createOrder('11.00');
+    expect((await server.notify(await signedNotifyBody(trade(order), server.alipayKey))).text).toBe('success');
+    const second = trade(order);
+    expect((await server.notify(await signedNotifyBody(second, server.alipayKey))).text).toBe('success');
+    const res = await server.gql(ORDER, { id: order.id }, token);
+    expect(res.data!.order.tradeNo).not.toBe(second.tradeNo);
+    const refused = res.data!.order.events.filter((e: { type: string }) => e.type === 'TRANSITION_REFUSED');
+    expect(refused).toHaveLength(1);
+    expect(refused[0].note).toContain('paid twice');
+    expect(server.logs.some((line) => line.includes('PAYMENT NEEDS ATTENTION') && line.includes(order.orderNo))).toBe(true);
+  });
+
   it('answers ORDER_NOT_PAYABLE when a paid order is asked for a pay link', async () => {
     const order = await createOrder('9.99');
     expect((await server.notify(await signedNotifyBody(trade(order), server.alipayKey))).text).toBe('success');

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
-import { binaryCopyPath, clearLeftoverServer, locateNativeDir, startEmbeddedPostgres, type RunningPostgres } from '../../src/db/embedded-postgres';
+import { binaryCopyPath, clearLeftoverServer, locateNativeDir, privateTempBase, startEmbeddedPostgres, type RunningPostgres } from '../../src/db/embedded-postgres';
 
 const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 const PROJECT = path.resolve(__dirname, '../..');
@@ -94,5 +94,35 @@ describe('the embedded PostgreSQL launcher', () => {
     } finally {
       await pg.stop();
     }
+  });
+
+  it('never signals a process that a stale postmaster.pid names but that is not its server', async () => {
+    const dataDir = path.join(tempDir(0o755), 'data');
+    fs.mkdirSync(dataDir);
+    const bystander = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
+    try {
+      fs.writeFileSync(path.join(dataDir, 'postmaster.pid'), `${bystander.pid}\n${dataDir}\n`);
+      await clearLeftoverServer(dataDir);
+      expect(() => process.kill(bystander.pid!, 0)).not.toThrow();
+      fs.writeFileSync(path.join(dataDir, 'postmaster.pid'), `${process.pid}\n`);
+      await clearLeftoverServer(dataDir);
+    } finally {
+      bystander.kill('SIGKILL');
+    }
+  });
+
+  it('refuses a temp base folder that is a symlink or writable by others', () => {
+    const tmp = tempDir(0o755);
+    const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
+    const target = path.join(tmp, 'elsewhere');
+    fs.mkdirSync(target);
+    fs.symlinkSync(target, path.join(tmp, `alipay-svc-${uid}`));
+    expect(() => privateTempBase(tmp)).toThrow('not a private folder');
+    const open = tempDir(0o755);
+    fs.mkdirSync(path.join(open, `alipay-svc-${uid}`), { mode: 0o777 });
+    fs.chmodSync(path.join(open, `alipay-svc-${uid}`), 0o777);
+    expect(() => privateTempBase(open)).toThrow('not a private folder');
+    const fresh = tempDir(0o755);
+    expect(fs.statSync(privateTempBase(fresh)).mode & 0o777).toBe(0o711);
   });
 });

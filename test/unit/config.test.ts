@@ -60,8 +60,12 @@ describe('configuration', () => {
     expect(problems.map((p) => p.split(':')[0]).sort()).toEqual(['ALIPAY_APP_ID', 'ALIPAY_APP_PRIVATE_KEY', 'ALIPAY_PUBLIC_KEY']);
   });
 
-  it('requires a JWT verification key in production', () => {
-    expect(problemsOf({ NODE_ENV: 'production' })).toEqual([expect.stringMatching(/^JWT_SECRET: one of .* is required in production/)]);
+  it('requires a JWT verification key and an explicit gateway in production', () => {
+    expect(problemsOf({ NODE_ENV: 'production' })).toEqual([
+      expect.stringMatching(/^JWT_SECRET: one of .* is required in production/),
+      expect.stringMatching(/^ALIPAY_GATEWAY: must be set in production/),
+    ]);
+    expect(load({ NODE_ENV: 'production', JWT_SECRET: 'p'.repeat(32), ALIPAY_GATEWAY: 'sandbox' }).alipay.gateway).toBe('sandbox');
   });
 
   it.each([

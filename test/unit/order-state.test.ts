@@ -60,7 +60,10 @@ describe('the order transition table', () => {
     expect(decide(paid, TRADE_CLOSED, { ...cause, refundedAmount: Money.parse('10.00') })).toEqual({ outcome: 'APPLY' });
   });
 
-  it('refuses a notify whose trade number differs from the one the order was paid with', () => {
-    expect(decide(order(TRADE_SUCCESS, 'A'), TRADE_FINISHED, { ...cause, tradeNo: 'B' })).toMatchObject({ outcome: 'REFUSE' });
+  it('refuses, and raises an alert for, a notify whose trade number differs from the one the order was paid with', () => {
+    expect(decide(order(TRADE_SUCCESS, 'A'), TRADE_FINISHED, { ...cause, tradeNo: 'B' })).toMatchObject({ outcome: 'REFUSE', alert: true });
+    // The same status with another trade is a second payment, not a repeat.
+    expect(decide(order(TRADE_SUCCESS, 'A'), TRADE_SUCCESS, { ...cause, tradeNo: 'B' })).toMatchObject({ outcome: 'REFUSE', alert: true });
+    expect(decide(order(TRADE_SUCCESS, 'A'), TRADE_SUCCESS, { ...cause, tradeNo: 'A' })).toEqual({ outcome: 'REPEAT' });
   });
 });

@@ -1,0 +1,30 @@
+import { createLogger, redact } from '../../src/common/logger';
+
+describe('the logger', () => {
+  it('redacts values under secret-looking names, at any depth', () => {
+    const lines: string[] = [];
+    const log = createLogger('debug', (line) => void lines.push(line));
+    log.info('x', { sign: 'S1GN', nested: { privateKey: 'PEM', token: 'T0K', authorization: 'Bearer a' }, orderNo: '123' });
+    expect(lines[0]).not.toMatch(/S1GN|PEM|T0K|Bearer a/);
+    expect(JSON.parse(lines[0])).toMatchObject({ msg: 'x', orderNo: '123', sign: '[redacted]', nested: { privateKey: '[redacted]' } });
+  });
+
+  it('logs a database error without the SQL text or the detail that carry the values', () => {
+    const error = Object.assign(new Error('insert into "callback_logs" ("raw") values (E\'\\\\x7369676e3d534543524554\') - invalid byte sequence for encoding "UTF8": 0x00'), {
+      code: '22021',
+      severity: 'ERROR',
+      routine: 'report_invalid_encoding',
+      detail: 'Key (sign)=(SECRET) already exists',
+    });
+    const out = JSON.stringify(redact(error));
+    expect(out).toContain('invalid byte sequence');
+    expect(out).toContain('22021');
+    expect(out).not.toMatch(/insert into|SECRET|7369676e/);
+  });
+
+  it('stays quiet below its level', () => {
+    const lines: string[] = [];
+    createLogger('warn', (line) => void lines.push(line)).info('hidden');
+    expect(lines).toEqual([]);
+  });
+});
