@@ -1,3 +1,4 @@
+import { createPublicKey } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
@@ -21,6 +22,12 @@ import { OrderService } from './orders/order.service';
 import { callbackRoutes } from './payments/callback.routes';
 import { CallbackService } from './payments/callback.service';
 import { PayLinkService } from './payments/pay-link.service';
+import { RefundService } from './payments/refund.service';
+import { TradeService } from './payments/trade.service';
+import { SANDBOX_SELLER_ID } from './dev/dev-secrets';
+import { demoRoutes } from './dev/demo.routes';
+import { Jobs } from './jobs/jobs';
+import { LocalAlipay } from './sandbox/sandbox.server';
 
 export interface AppDeps {
   config: Config;
@@ -37,6 +44,8 @@ export interface RunningApp {
   server: http.Server;
   alipay: AlipayProvider;
   services: Services;
+  /** The built-in local Alipay, when ALIPAY_GATEWAY=sandbox. */
+  localAlipay: LocalAlipay | null;
   metrics: Metrics;
   /** Stops accepting, drains requests and subscriptions, closes the listener connection. */
   close(): Promise<void>;
@@ -51,26 +60,60 @@ const GRAPHQL_BODY_LIMIT = '100kb';
 export async function startApp(deps: AppDeps): Promise<RunningApp> {
   const { config, orm, logger } = deps;
   const metrics = new Metrics();
+  const certificates = config.alipay.certificates;
   const alipay = new AlipayProvider({
     appId: config.alipay.appId,
     signType: config.alipay.signType,
     gatewayUrl: config.alipay.gatewayUrl,
     appPrivateKey: config.alipay.appPrivateKey,
     alipayPublicKey: config.alipay.alipayPublicKey,
+    appCertSn: certificates?.appCertSn,
+    alipayRootCertSn: certificates?.alipayRootCertSn,
+    alipayCertSn: certificates?.alipayCertSn,
+    timeoutMs: config.alipayTimeoutMs,
   });
   const tokens = new TokenService(config.jwt);
   const orderEvents = new OrderEvents(deps.databaseUrl, logger);
   await orderEvents.start();
   metrics.gauge('graphql_subscriptions_active', 'Open orderStatusChanged subscriptions', () => orderEvents.activeSubscriptions);
   const orders = new OrderService({ orderTtlMs: config.orderTtlMs });
-  const services: Services = {
-    users: new UserService(),
-    orders,
-    payLinks: new PayLinkService(orders, alipay, { publicUrl: config.publicUrl, frontendReturnUrl: config.frontendReturnUrl }),
-    orderEvents,
-    logger,
-  };
-  const callbacks = new CallbackService(orm, alipay, { sellerId: config.alipay.sellerId }, logger, metrics);
+  const refunds = new RefundService(orm, alipay, orders, logger);
+  const trades = new TradeService(orm, alipay, orders, refunds, logger);
+  const payLinks = new PayLinkService(orders, alipay, { publicUrl: config.publicUrl, frontendReturnUrl: config.frontendReturnUrl });
+  const services: Services = { users: new UserService(), orders, payLinks, trades, refunds, orderEvents, logger };
+  const callbacks = new CallbackService(orm, alipay, refunds, { sellerId: config.alipay.sellerId }, logger, metrics);
+
+  let localAlipay: LocalAlipay | null = null;
+  if (config.sandbox && config.alipay.sandboxPrivateKey) {
+    localAlipay = new LocalAlipay({
+      orm,
+      alipayKey: config.alipay.sandboxPrivateKey,
+      baseUrl: `${config.publicUrl}/sandbox/alipay`,
+      sellerId: config.alipay.sellerId ?? SANDBOX_SELLER_ID,
+      timeScale: config.sandbox.timeScale,
+      certs: config.sandbox.certificates,
+      logger: logger.child({ component: 'local-alipay' }),
+    });
+    await localAlipay.registerApp(
+      config.alipay.appId,
+      createPublicKey(config.alipay.appPrivateKey),
+      config.alipay.signType,
+      certificates?.appCertSn ?? null,
+    );
+    localAlipay.start();
+  }
+  const jobs = config.jobsEnabled
+    ? new Jobs(
+        deps.databaseUrl,
+        async () => {
+          await trades.closeExpired();
+          await trades.reconcilePending();
+          await refunds.retryPending();
+        },
+        logger,
+      )
+    : null;
+  await jobs?.start();
   const contextDeps = { orm, tokens, services };
 
   const app = express();
@@ -126,6 +169,10 @@ export async function startApp(deps: AppDeps): Promise<RunningApp> {
     res.type('text/plain; version=0.0.4').send(metrics.render());
   });
   app.use(callbackRoutes(callbacks, { frontendReturnUrl: config.frontendReturnUrl }));
+  if (localAlipay) app.use('/sandbox/alipay', localAlipay.router());
+  if (localAlipay && config.env !== 'production') {
+    app.use(demoRoutes({ orders, payLinks, em: () => orm.em.fork() }));
+  }
   app.use(
     '/graphql',
     express.json({ limit: GRAPHQL_BODY_LIMIT }),
@@ -159,10 +206,13 @@ export async function startApp(deps: AppDeps): Promise<RunningApp> {
     server,
     alipay,
     services,
+    localAlipay,
     metrics,
     close: () =>
       (closing ??= (async () => {
         await apollo.stop();
+        await jobs?.stop();
+        await localAlipay?.stop();
         await orderEvents.stop();
         metrics.close();
       })()),

@@ -4,7 +4,16 @@ import path from 'node:path';
 import { KeyFormatError, modulusBits, parsePrivateKey, parsePublicKey, sameKeyPair } from './alipay/alipay.keys';
 import { SIGN_TYPES, type SignType } from './alipay/alipay.signer';
 import type { LogLevel } from './common/logger';
-import { SANDBOX_APP_ID, SANDBOX_SELLER_ID, loadDevSecrets, type DevSecrets } from './dev/dev-secrets';
+import { CertificateError, certSn, rootCertSn, splitCertificates } from './alipay/alipay.cert';
+import {
+  SANDBOX_APP_ID,
+  SANDBOX_SELLER_ID,
+  loadDevCertificates,
+  loadDevSecrets,
+  type DevCertificates,
+  type DevSecrets,
+} from './dev/dev-secrets';
+import type { SandboxCertificates } from './sandbox/sandbox.gateway';
 
 /**
  * The environment, validated once at boot into one typed Config. Every problem is reported with the variable's
@@ -24,6 +33,12 @@ export interface Config {
   alipay: AlipayConfig;
   orderTtlMs: number;
   frontendReturnUrl: string | null;
+  /** Null unless ALIPAY_GATEWAY=sandbox. */
+  sandbox: SandboxConfig | null;
+  /** Run the pg-boss maintenance jobs (close expired orders, reconcile, retry refunds) in this process. */
+  jobsEnabled: boolean;
+  /** Per attempt, for calls to Alipay's gateway. */
+  alipayTimeoutMs: number;
 }
 
 export type JwtConfig = (
@@ -46,6 +61,16 @@ export interface AlipayConfig {
   sandboxPrivateKey: KeyObject | null;
   /** Whether the app key pair was generated for development. */
   generatedKeys: boolean;
+  /** Certificate mode (公钥证书模式): the SNs sent on requests and expected on responses; null in key mode. */
+  certificates: { appCertSn: string; alipayRootCertSn: string; alipayCertSn: string } | null;
+}
+
+/** The built-in local Alipay (ALIPAY_GATEWAY=sandbox). */
+export interface SandboxConfig {
+  /** Multiplies Alipay's waits, e.g. 0.001 turns the 4-minute notify retry into 240 ms (SANDBOX_TIME_SCALE). */
+  timeScale: number;
+  /** Certificate mode material when SANDBOX_CERT_MODE=true. */
+  certificates: SandboxCertificates | null;
 }
 
 export class ConfigError extends Error {
@@ -69,6 +94,8 @@ export interface LoadOptions {
   devSecrets?: (dataDir: string) => DevSecrets;
   /** Directory relative paths are resolved against (default: the working directory). */
   cwd?: string;
+  /** Supplies the local Alipay's certificate-mode material; defaults to the ones under DATA_DIR. */
+  devCertificates?: (dataDir: string, appKey: KeyObject, sandboxKey: KeyObject) => DevCertificates;
 }
 
 /** Parses `15m`, `2h`, `1d` into milliseconds. */
@@ -129,26 +156,31 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
     }
     return Number(value);
   };
-  /** A value given inline or as a file path (NAME / NAME_PATH), never both. */
-  const inlineOrFile = (name: string): string | undefined => {
-    const inline = raw(name);
-    const file = raw(`${name}_PATH`);
-    if (inline !== undefined && file !== undefined) {
-      fail(name, `set either ${name} or ${name}_PATH, not both`);
-      return undefined;
-    }
-    if (file === undefined) return inline;
+  /** A file named by a *_PATH variable. */
+  const readFile = (name: string): string | undefined => {
+    const file = raw(name);
+    if (file === undefined) return undefined;
     try {
       const text = fs.readFileSync(path.resolve(cwd, file), 'utf8');
       if (text.length > MAX_VALUE) {
-        fail(`${name}_PATH`, `the file is larger than ${MAX_VALUE} bytes`);
+        fail(name, `the file is larger than ${MAX_VALUE} bytes`);
         return undefined;
       }
       return text;
     } catch (err) {
-      fail(`${name}_PATH`, `cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      fail(name, `cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
       return undefined;
     }
+  };
+
+  /** A value given inline or as a file path (NAME / NAME_PATH), never both. */
+  const inlineOrFile = (name: string): string | undefined => {
+    const inline = raw(name);
+    if (inline !== undefined && raw(`${name}_PATH`) !== undefined) {
+      fail(name, `set either ${name} or ${name}_PATH, not both`);
+      return undefined;
+    }
+    return inline ?? readFile(`${name}_PATH`);
   };
 
   const nodeEnv = oneOf('NODE_ENV', ['development', 'production', 'test'] as const, 'development');
@@ -157,6 +189,8 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
   if (!/^[A-Za-z0-9.:\-[\]]{1,255}$/.test(host)) fail('HOST', 'must be a host name or IP address');
   const dataDir = path.resolve(cwd, raw('DATA_DIR') ?? '.data');
   const dbPoolSize = integer('DB_POOL_SIZE', 10, 1, 200);
+  const jobsEnabled = oneOf('JOBS_ENABLED', ['true', 'false'] as const, 'true') === 'true';
+  const alipayTimeoutMs = integer('ALIPAY_TIMEOUT_MS', 10_000, 100, 60_000);
   const logLevel = oneOf('LOG_LEVEL', ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info');
 
   let publicUrl = `http://127.0.0.1:${port}`;
@@ -196,7 +230,7 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
   if (nodeEnv === 'production' && raw('ALIPAY_GATEWAY') === undefined) {
     fail('ALIPAY_GATEWAY', 'must be set in production: an Alipay gateway URL, or "sandbox" to use the local Alipay on purpose');
   }
-  const alipay = loadAlipay(raw, inlineOrFile, fail, publicUrl, devSecrets);
+  const loaded = loadAlipay(raw, inlineOrFile, readFile, fail, publicUrl, dataDir, devSecrets, options.devCertificates ?? loadDevCertificates);
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
@@ -209,9 +243,12 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
     dbPoolSize,
     logLevel,
     jwt: jwt!,
-    alipay: alipay!,
+    alipay: loaded!.alipay,
     orderTtlMs,
     frontendReturnUrl,
+    sandbox: loaded!.sandbox,
+    jobsEnabled,
+    alipayTimeoutMs,
   };
 }
 
@@ -271,13 +308,21 @@ function loadJwt(
   return { kind: 'secret', secret: new TextEncoder().encode(devSecrets().jwtSecret), generated: true, ...common };
 }
 
+interface AlipayLoad {
+  alipay: AlipayConfig;
+  sandbox: SandboxConfig | null;
+}
+
 function loadAlipay(
   raw: Raw,
   inlineOrFile: (name: string) => string | undefined,
+  readFile: (name: string) => string | undefined,
   fail: Fail,
   publicUrl: string,
+  dataDir: string,
   devSecrets: () => DevSecrets,
-): AlipayConfig | undefined {
+  devCertificates: NonNullable<LoadOptions['devCertificates']>,
+): AlipayLoad | undefined {
   const gateway = raw('ALIPAY_GATEWAY') ?? 'sandbox';
   const sandbox = gateway === 'sandbox';
   let gatewayUrl = `${publicUrl}/sandbox/alipay/gateway.do`;
@@ -320,40 +365,102 @@ function loadAlipay(
     fail('ALIPAY_APP_PRIVATE_KEY', 'is required when ALIPAY_GATEWAY is not sandbox');
   }
 
-  let sandboxPrivateKey: KeyObject | null = null;
+  // Certificate mode with a real Alipay: the three certificate files, instead of ALIPAY_PUBLIC_KEY.
+  const certNames = ['ALIPAY_APP_CERT_PATH', 'ALIPAY_ROOT_CERT_PATH', 'ALIPAY_PUBLIC_CERT_PATH'] as const;
+  const certsGiven = certNames.filter((name) => raw(name) !== undefined);
+  let certificates: AlipayConfig['certificates'] = null;
   let alipayPublicKey: KeyObject | undefined;
+  if (certsGiven.length > 0 && certsGiven.length < 3) {
+    fail(certNames.find((n) => !certsGiven.includes(n))!, 'certificate mode needs ALIPAY_APP_CERT_PATH, ALIPAY_ROOT_CERT_PATH and ALIPAY_PUBLIC_CERT_PATH together');
+  }
   const alipayKeyText = inlineOrFile('ALIPAY_PUBLIC_KEY');
-  if (alipayKeyText !== undefined) {
+  if (certsGiven.length === 3) {
+    if (alipayKeyText !== undefined) fail('ALIPAY_PUBLIC_KEY', 'leave it unset in certificate mode: the key comes from ALIPAY_PUBLIC_CERT_PATH');
+    const [appCert, root, alipayCert] = certNames.map((name) => readFile(name));
     try {
-      alipayPublicKey = parsePublicKey(alipayKeyText, 'the key');
+      if (appCert !== undefined && root !== undefined && alipayCert !== undefined) {
+        const app = splitCertificates(appCert)[0];
+        if (appPrivateKey && !sameKeyPair(app.publicKey, appPrivateKey)) {
+          fail('ALIPAY_APP_CERT_PATH', 'the certificate is not for ALIPAY_APP_PRIVATE_KEY');
+        }
+        const alipay = splitCertificates(alipayCert)[0];
+        alipayPublicKey = parsePublicKey(alipayCert, 'the certificate');
+        certificates = { appCertSn: certSn(app), alipayRootCertSn: rootCertSn(root), alipayCertSn: certSn(alipay) };
+      }
     } catch (err) {
-      fail('ALIPAY_PUBLIC_KEY', err instanceof KeyFormatError ? err.message : 'does not parse');
+      fail('ALIPAY_APP_CERT_PATH', err instanceof CertificateError || err instanceof KeyFormatError ? `a certificate file is unusable: ${err.message}` : 'a certificate file is unusable');
     }
-  } else if (sandbox) {
-    sandboxPrivateKey = parsePrivateKey(devSecrets().sandboxAlipayPrivateKeyPem);
-    alipayPublicKey = createPublicKey(sandboxPrivateKey);
+  }
+
+  let sandboxPrivateKey: KeyObject | null = null;
+  let sandboxConfig: SandboxConfig | null = null;
+  if (certsGiven.length === 0) {
+    if (alipayKeyText !== undefined) {
+      try {
+        alipayPublicKey = parsePublicKey(alipayKeyText, 'the key');
+      } catch (err) {
+        fail('ALIPAY_PUBLIC_KEY', err instanceof KeyFormatError ? err.message : 'does not parse');
+      }
+    } else if (sandbox) {
+      sandboxPrivateKey = parsePrivateKey(devSecrets().sandboxAlipayPrivateKeyPem);
+      alipayPublicKey = createPublicKey(sandboxPrivateKey);
+    } else {
+      fail('ALIPAY_PUBLIC_KEY', 'is required when ALIPAY_GATEWAY is not sandbox');
+    }
+  }
+
+  if (sandbox && (alipayKeyText !== undefined || certsGiven.length > 0)) {
+    fail(
+      alipayKeyText !== undefined ? 'ALIPAY_PUBLIC_KEY' : 'ALIPAY_PUBLIC_CERT_PATH',
+      'leave it unset with ALIPAY_GATEWAY=sandbox: the local Alipay signs with its own generated key',
+    );
+  }
+  if (sandbox) {
+    const scaleText = raw('SANDBOX_TIME_SCALE') ?? '1';
+    const timeScale = /^(0|1)(\.[0-9]{1,6})?$/.test(scaleText) ? Number(scaleText) : NaN;
+    if (!(timeScale > 0 && timeScale <= 1)) fail('SANDBOX_TIME_SCALE', 'must be a number above 0 and at most 1, e.g. 0.001');
+    const certMode = raw('SANDBOX_CERT_MODE') ?? 'false';
+    if (!['true', 'false'].includes(certMode)) fail('SANDBOX_CERT_MODE', 'must be true or false');
+    let sandboxCertificates: SandboxCertificates | null = null;
+    if (certMode === 'true') {
+      if (!sandboxPrivateKey) fail('SANDBOX_CERT_MODE', 'works only with the local Alipay\'s own key (leave ALIPAY_PUBLIC_KEY and the certificate paths unset)');
+      else if (appPrivateKey) {
+        const dev = devCertificates(dataDir, appPrivateKey, sandboxPrivateKey);
+        const app = splitCertificates(dev.appCertPem)[0];
+        const alipay = splitCertificates(dev.alipayCertPem)[0];
+        sandboxCertificates = { rootPem: dev.rootPem, rootSn: rootCertSn(dev.rootPem), alipayCertPem: dev.alipayCertPem, alipayCertSn: certSn(alipay) };
+        certificates = { appCertSn: certSn(app), alipayRootCertSn: sandboxCertificates.rootSn, alipayCertSn: sandboxCertificates.alipayCertSn };
+      }
+    }
+    sandboxConfig = { timeScale: timeScale > 0 && timeScale <= 1 ? timeScale : 1, certificates: sandboxCertificates };
   } else {
-    fail('ALIPAY_PUBLIC_KEY', 'is required when ALIPAY_GATEWAY is not sandbox');
+    for (const name of ['SANDBOX_TIME_SCALE', 'SANDBOX_CERT_MODE']) {
+      if (raw(name) !== undefined) fail(name, 'applies only with ALIPAY_GATEWAY=sandbox');
+    }
   }
 
   if (appPrivateKey && alipayPublicKey && sameKeyPair(appPrivateKey, alipayPublicKey)) {
     fail(
-      'ALIPAY_PUBLIC_KEY',
+      certificates ? 'ALIPAY_PUBLIC_CERT_PATH' : 'ALIPAY_PUBLIC_KEY',
       "is your app's own public key (it matches ALIPAY_APP_PRIVATE_KEY); use the Alipay public key " +
         '(支付宝公钥) shown beside it in the Alipay open platform console',
     );
   }
   if (!appPrivateKey || !alipayPublicKey) return undefined;
   return {
-    appId,
-    appPrivateKey,
-    alipayPublicKey,
-    signType,
-    gateway,
-    gatewayUrl,
-    sellerId: sellerIdRaw ?? (sandbox ? SANDBOX_SELLER_ID : null),
-    sandboxPrivateKey,
-    generatedKeys,
+    alipay: {
+      appId,
+      appPrivateKey,
+      alipayPublicKey,
+      signType,
+      gateway,
+      gatewayUrl,
+      sellerId: sellerIdRaw ?? (sandbox ? SANDBOX_SELLER_ID : null),
+      sandboxPrivateKey,
+      generatedKeys,
+      certificates,
+    },
+    sandbox: sandboxConfig,
   };
 }
 

@@ -8,6 +8,8 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'BAD_USER_INPUT'
   | 'ORDER_NOT_PAYABLE'
+  | 'ORDER_NOT_CLOSABLE'
+  | 'ORDER_NOT_REFUNDABLE'
   | 'REFUND_AMOUNT_EXCEEDED'
   | 'ALIPAY_UNAVAILABLE'
   | 'INTERNAL_SERVER_ERROR';
@@ -32,3 +34,5 @@ export const badInput = (message: string, field?: string) =>
   new AppError('BAD_USER_INPUT', message, field ? { field } : {});
 export const orderNotPayable = (message: string, status: string) =>
   new AppError('ORDER_NOT_PAYABLE', message, { status });
+export const alipayUnavailable = (message: string, details: Record<string, unknown> = {}) =>
+  new AppError('ALIPAY_UNAVAILABLE', message, details);

@@ -1,6 +1,7 @@
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { issueCertificate, SANDBOX_ALIPAY_DN, SANDBOX_ROOT_DN } from '../sandbox/sandbox.certs';
 
 /**
  * Development secrets, generated on first use and kept under DATA_DIR/keys (mode 0600, never committed):
@@ -53,4 +54,33 @@ export function loadDevSecrets(dataDir: string): DevSecrets {
     sandboxAlipayPrivateKeyPem: readOrCreate(path.join(dir, 'sandbox-alipay-private-key.pem'), newRsaPrivateKeyPem),
     jwtSecret: readOrCreate(path.join(dir, 'jwt-secret'), () => randomBytes(32).toString('base64url')).trim(),
   };
+}
+
+/** Certificate-mode material for the local Alipay and the app, generated under DATA_DIR/keys/certs. */
+export interface DevCertificates {
+  rootPem: string;
+  alipayCertPem: string;
+  appCertPem: string;
+}
+
+/**
+ * The local Alipay's root and public-key certificates, and a certificate for the app key, issued by that root.
+ * The app certificate is per app key (a new key gets a new certificate).
+ */
+export function loadDevCertificates(dataDir: string, appKey: KeyObject, sandboxKey: KeyObject): DevCertificates {
+  const dir = path.join(devSecretsPath(dataDir), 'certs');
+  const rootKeyPem = readOrCreate(path.join(dir, 'root-key.pem'), newRsaPrivateKeyPem);
+  const rootKey = createPrivateKey(rootKeyPem);
+  const rootPem = readOrCreate(path.join(dir, 'root.crt'), () =>
+    issueCertificate({ subject: SANDBOX_ROOT_DN, subjectKey: rootKey, issuer: SANDBOX_ROOT_DN, issuerKey: rootKey, ca: true }),
+  );
+  const tag = (key: KeyObject) =>
+    createHash('sha256').update(createPublicKey(key).export({ format: 'der', type: 'spki' })).digest('hex').slice(0, 12);
+  const alipayCertPem = readOrCreate(path.join(dir, `alipay-${tag(sandboxKey)}.crt`), () =>
+    issueCertificate({ subject: SANDBOX_ALIPAY_DN, subjectKey: sandboxKey, issuer: SANDBOX_ROOT_DN, issuerKey: rootKey }),
+  );
+  const appCertPem = readOrCreate(path.join(dir, `app-${tag(appKey)}.crt`), () =>
+    issueCertificate({ subject: { C: 'CN', O: 'Local Alipay merchant', OU: 'Sandbox', CN: 'App public key' }, subjectKey: appKey, issuer: SANDBOX_ROOT_DN, issuerKey: rootKey }),
+  );
+  return { rootPem, alipayCertPem, appCertPem };
 }

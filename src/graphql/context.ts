@@ -7,6 +7,8 @@ import type { Logger } from '../common/logger';
 import type { UserService } from '../auth/user.service';
 import type { OrderService } from '../orders/order.service';
 import type { PayLinkService } from '../payments/pay-link.service';
+import type { RefundService } from '../payments/refund.service';
+import type { TradeService } from '../payments/trade.service';
 import type { OrderEvents } from './pubsub';
 
 /** The long-lived services resolvers call; built once at start-up. */
@@ -14,6 +16,8 @@ export interface Services {
   users: UserService;
   orders: OrderService;
   payLinks: PayLinkService;
+  trades: TradeService;
+  refunds: RefundService;
   orderEvents: OrderEvents;
   logger: Logger;
 }

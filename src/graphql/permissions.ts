@@ -20,7 +20,13 @@ export const isAdmin = rule({ cache: 'contextual' })((_parent, _args, ctx: AppCo
  */
 export const ruleTree = {
   Query: { me: isAuthenticated, order: isAuthenticated, orders: isAuthenticated },
-  Mutation: { createOrder: isAuthenticated, generatePayLink: isAuthenticated },
+  Mutation: {
+    createOrder: isAuthenticated,
+    generatePayLink: isAuthenticated,
+    syncOrder: isAuthenticated,
+    closeOrder: isAuthenticated,
+    refundOrder: isAdmin,
+  },
   // graphql-shield does not see type-graphql subscriptions' subscribe step: it re-checks there too.
   Subscription: { orderStatusChanged: isAuthenticated },
   User: { id: allow, createdAt: allow, roles: allow },
@@ -38,12 +44,24 @@ export const ruleTree = {
     expiresAt: allow,
     createdAt: allow,
     events: allow,
+    refunds: allow,
+  },
+  Refund: {
+    id: allow,
+    outRequestNo: allow,
+    amount: allow,
+    reason: allow,
+    status: allow,
+    failureReason: allow,
+    createdAt: allow,
+    updatedAt: allow,
+    order: allow,
   },
   OrderEvent: { id: allow, type: allow, fromStatus: allow, toStatus: allow, source: allow, note: allow, at: allow },
   OrderConnection: { edges: allow, pageInfo: allow },
   OrderEdge: { cursor: allow, node: allow },
   PageInfo: { hasNextPage: allow, endCursor: allow },
-  PayLink: { channel: allow, url: allow, orderString: allow, qrCode: allow, expiresAt: allow },
+  PayLink: { channel: allow, url: allow, formHtml: allow, orderString: allow, qrCode: allow, expiresAt: allow },
 };
 
 export const permissions = shield(ruleTree, {

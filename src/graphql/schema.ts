@@ -5,9 +5,11 @@ import { buildSchema } from 'type-graphql';
 import { UserResolver } from '../auth/user.resolver';
 import { OrderResolver } from '../orders/order.resolver';
 import { PayLinkResolver } from '../payments/pay-link.resolver';
+import { OrderRefundsResolver, RefundResolver } from '../payments/refund.resolver';
+import { TradeResolver } from '../payments/trade.resolver';
 import { permissions } from './permissions';
 
-export const RESOLVERS = [UserResolver, OrderResolver, PayLinkResolver] as const;
+export const RESOLVERS = [UserResolver, OrderResolver, PayLinkResolver, TradeResolver, RefundResolver, OrderRefundsResolver] as const;
 
 /** The schema as the code declares it, before permissions are applied: what schema.graphql holds. */
 export function buildBareSchema(): Promise<GraphQLSchema> {

@@ -44,9 +44,10 @@ export class Order {
   @Field(() => MoneyScalar)
   amount!: Money;
 
+  /** Read-only to the compiler: only the transition function (order.state.ts) changes it. */
   @Enum({ items: () => OrderStatus })
   @Field(() => OrderStatus)
-  status: OrderStatus = OrderStatus.WAIT_BUYER_PAY;
+  readonly status: OrderStatus = OrderStatus.WAIT_BUYER_PAY;
 
   /** Alipay's trade_no, known once Alipay has the trade. */
   @Property({ type: 'string', length: 64, nullable: true })

@@ -80,6 +80,9 @@ export type TransitionResult =
   | { outcome: 'REPEATED' }
   | { outcome: 'REFUSED'; reason: string; alert: boolean };
 
+/** Order.status is readonly everywhere else; this is the one place that writes it. */
+type WritableStatus = { status: OrderStatus };
+
 /** PostgreSQL channel on which committed status changes are announced (payload: the order id). */
 export const ORDER_STATUS_CHANNEL = 'order_status_changed';
 
@@ -115,7 +118,7 @@ export async function transition(
     return { outcome: 'REFUSED', reason: decision.reason, alert: decision.alert ?? false };
   }
 
-  order.status = to;
+  (order as WritableStatus).status = to;
   order.updatedAt = at;
   if (cause.tradeNo) order.tradeNo = cause.tradeNo;
   if (cause.buyerId) order.buyerId = cause.buyerId;

@@ -11,6 +11,7 @@ import { Order } from '../orders/order.entity';
 import { transition, type TransitionCause } from '../orders/order.state';
 import { EventSource, OrderStatus } from '../orders/order.types';
 import { CallbackKind, CallbackLog, CallbackVerdict } from './callback-log.entity';
+import type { RefundService } from './refund.service';
 
 /** The most a notify body may be; larger ones are refused unread. */
 export const NOTIFY_BODY_LIMIT = 64 * 1024;
@@ -71,6 +72,7 @@ export class CallbackService {
   constructor(
     private readonly orm: MikroORM,
     private readonly alipay: AlipayProvider,
+    private readonly refunds: RefundService,
     private readonly options: { sellerId: string | null },
     private readonly logger: Logger,
     private readonly metrics: Metrics,
@@ -160,10 +162,18 @@ export class CallbackService {
       buyerId: clip(params.buyer_id ?? params.buyer_open_id, 64) ?? undefined,
       paidAt: parseBeijingTime(params.gmt_payment ?? '') ?? undefined,
     };
-    if (target === OrderStatus.TRADE_CLOSED && params.refund_fee !== undefined) {
+    if (params.refund_fee !== undefined) {
       const refunded = Money.parseDecimal(params.refund_fee);
       if (!refunded || refunded.compare(order.amount) > 0) {
         return { verdict: CallbackVerdict.REJECTED, reason: 'refund_fee is not a decimal within the order amount', order };
+      }
+      if (order.status === OrderStatus.TRADE_SUCCESS) {
+        // A refund notify (partial: TRADE_SUCCESS; full: TRADE_CLOSED) carries the cumulative refund_fee.
+        const before = `${order.status}/${order.refundedAmount.toString()}`;
+        await this.refunds.confirmFromNotify(tx, order, params.out_biz_no);
+        await this.refunds.recordRefunded(tx, order, refunded, EventSource.NOTIFY, `refund notify ${params.out_biz_no ?? ''}`.trim());
+        const changed = before !== `${order.status}/${order.refundedAmount.toString()}`;
+        return { verdict: changed ? CallbackVerdict.APPLIED : CallbackVerdict.DUPLICATE, reason: changed ? null : 'refund already recorded', order };
       }
       cause.refundedAmount = refunded;
     }

@@ -3,7 +3,8 @@ import type { ServiceContext } from '../common/context';
 import { orderNotPayable } from '../common/errors';
 import type { OrderService } from '../orders/order.service';
 import { OrderStatus } from '../orders/order.types';
-import type { PayChannel, PayLink } from './pay-link.types';
+import { PayChannel, type PayLink } from './pay-link.types';
+import { alipayFailure } from './trade.service';
 
 /**
  * Signed pay requests for the caller's own unpaid orders. The link carries the order's expiry as time_expire,
@@ -25,20 +26,26 @@ export class PayLinkService {
     if (order.expiresAt.getTime() <= now.getTime()) {
       throw orderNotPayable('Order has expired; create a new one', order.status);
     }
-    const signed = await this.alipay.payRequest(
-      channel,
-      {
-        outTradeNo: order.orderNo,
-        totalAmount: order.amount.toString(),
-        subject: order.subject,
-        body: order.body,
-        expiresAt: order.expiresAt,
-        quitUrl: this.urls.frontendReturnUrl ? withQuery(this.urls.frontendReturnUrl, { orderId: order.id }) : undefined,
-      },
-      { notifyUrl: `${this.urls.publicUrl}/alipay/notify`, returnUrl: `${this.urls.publicUrl}/alipay/return` },
-      now,
-    );
-    return { channel, url: signed.url, orderString: signed.orderString, qrCode: null, expiresAt: order.expiresAt };
+    const trade = {
+      outTradeNo: order.orderNo,
+      totalAmount: order.amount.toString(),
+      subject: order.subject,
+      body: order.body,
+      expiresAt: order.expiresAt,
+      quitUrl: this.urls.frontendReturnUrl ? withQuery(this.urls.frontendReturnUrl, { orderId: order.id }) : undefined,
+    };
+    const notifyUrl = `${this.urls.publicUrl}/alipay/notify`;
+    if (channel === PayChannel.QR) {
+      let qrCode: string;
+      try {
+        ({ qrCode } = await this.alipay.precreate(trade, notifyUrl));
+      } catch (err) {
+        throw alipayFailure(err, 'create the QR code');
+      }
+      return { channel, url: null, formHtml: null, orderString: null, qrCode, expiresAt: order.expiresAt };
+    }
+    const signed = await this.alipay.payRequest(channel, trade, { notifyUrl, returnUrl: `${this.urls.publicUrl}/alipay/return` }, now);
+    return { channel, url: signed.url, formHtml: signed.formHtml, orderString: signed.orderString, qrCode: null, expiresAt: order.expiresAt };
   }
 }
 

@@ -5,6 +5,7 @@ export enum PayChannel {
   PAGE = 'PAGE',
   WAP = 'WAP',
   APP = 'APP',
+  QR = 'QR',
 }
 
 registerEnumType(PayChannel, {
@@ -14,6 +15,7 @@ registerEnumType(PayChannel, {
     PAGE: { description: 'PC web: alipay.trade.page.pay; open `url` in the browser' },
     WAP: { description: 'Mobile web: alipay.trade.wap.pay; open `url` in the mobile browser' },
     APP: { description: 'Native app: alipay.trade.app.pay; pass `orderString` to the Alipay App SDK' },
+    QR: { description: 'Scan to pay: alipay.trade.precreate; render `qrCode` as a QR code' },
   },
 });
 
@@ -24,6 +26,12 @@ export class PayLink {
 
   @Field(() => String, { nullable: true, description: 'PAGE and WAP: the gateway URL to open (GET)' })
   url!: string | null;
+
+  @Field(() => String, {
+    nullable: true,
+    description: 'PAGE and WAP: an auto-submitting HTML form that POSTs the same request (for long subjects or strict proxies)',
+  })
+  formHtml!: string | null;
 
   @Field(() => String, { nullable: true, description: 'APP: the signed order string for the Alipay App SDK' })
   orderString!: string | null;

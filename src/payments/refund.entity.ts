@@ -1,4 +1,4 @@
-import { Entity, Enum, Index, ManyToOne, OptionalProps, PrimaryKey, Property } from '@mikro-orm/core';
+import { Entity, Enum, Index, ManyToOne, OptionalProps, PrimaryKey, Property, Unique } from '@mikro-orm/core';
 import { Field, ID, ObjectType, registerEnumType } from 'type-graphql';
 import { Money } from '../common/money';
 import { MoneyType } from '../db/money.type';
@@ -18,9 +18,11 @@ registerEnumType(RefundStatus, { name: 'RefundStatus', description: 'Where a ref
 /** A refund of (part of) a paid order. `outRequestNo` is Alipay's out_request_no: one per refund, reused on retry. */
 @Entity({ tableName: 'refunds' })
 @Index({ name: 'refunds_order_idx', properties: ['order', 'createdAt'] })
+@Index({ name: 'refunds_pending_idx', properties: ['status', 'updatedAt'] })
+@Unique({ name: 'refunds_order_idempotency_key_unique', properties: ['order', 'idempotencyKey'] })
 @ObjectType('Refund', { description: 'A refund of all or part of a paid order' })
 export class Refund {
-  [OptionalProps]?: 'reason' | 'status' | 'failureReason' | 'createdAt' | 'updatedAt';
+  [OptionalProps]?: 'reason' | 'status' | 'failureReason' | 'idempotencyKey' | 'createdAt' | 'updatedAt';
 
   @PrimaryKey({ type: 'uuid' })
   @Field(() => ID)
@@ -51,6 +53,10 @@ export class Refund {
 
   @Property({ type: 'string', length: 128 })
   requestedBy!: string;
+
+  /** A client's retry key: the same key for the same order is the same refund (and out_request_no). */
+  @Property({ type: 'string', length: 64, nullable: true })
+  idempotencyKey: string | null = null;
 
   @Property({ type: 'datetime', length: 3 })
   @Field(() => Date)

@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { MikroORM } from '@mikro-orm/postgresql';
@@ -13,6 +14,13 @@ import type { DevSecrets } from '../../src/dev/dev-secrets';
 import { createTestDatabase, type TestDatabase } from './db';
 
 let secrets: DevSecrets | null = null;
+let dataDir: string | null = null;
+
+/** A DATA_DIR of this test file's own (certificate-mode material is generated there). */
+function testDataDir(): string {
+  dataDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'alipay-svc-test-data-'));
+  return dataDir;
+}
 
 /** Development-style secrets for tests, generated once per test file. */
 export function testSecrets(): DevSecrets {
@@ -49,13 +57,18 @@ export interface TestServer {
 export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
   const db = await createTestDatabase();
   const port = await freePort();
+  const sandbox = env.ALIPAY_GATEWAY === undefined || env.ALIPAY_GATEWAY === 'sandbox';
   const config = loadConfig(
     {
       NODE_ENV: 'test',
       PORT: String(port),
       DATABASE_URL: db.url,
-      DATA_DIR: path.join(os.tmpdir(), 'alipay-svc-unused-data-dir'),
+      DATA_DIR: testDataDir(),
       DB_POOL_SIZE: '5',
+      JOBS_ENABLED: 'false',
+      ALIPAY_TIMEOUT_MS: '5000',
+      // The local Alipay's waits (notify retries: 4 min, 10 min, …) shrink to milliseconds.
+      ...(sandbox ? { SANDBOX_TIME_SCALE: '0.0001' } : {}),
       ...env,
     },
     { devSecrets: testSecrets },

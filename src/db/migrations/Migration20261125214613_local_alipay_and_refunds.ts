@@ -1,6 +1,6 @@
 import { Migration } from '@mikro-orm/migrations';
 
-export class Migration20261125213541_local_alipay_and_refunds extends Migration {
+export class Migration20261125214613_local_alipay_and_refunds extends Migration {
 
   override async up(): Promise<void> {
     this.addSql(`create table "sandbox_apps" ("app_id" varchar(32) not null, "public_key_pem" text not null, "sign_type" varchar(8) not null default 'RSA2', "app_cert_sn" varchar(64) null, "created_at" timestamptz(3) not null, constraint "sandbox_apps_pkey" primary key ("app_id"));`);
@@ -18,9 +18,11 @@ export class Migration20261125213541_local_alipay_and_refunds extends Migration 
     this.addSql(`create table "sandbox_notifications" ("id" bigserial primary key, "trade_id" uuid not null, "notify_url" text not null, "fields" jsonb not null, "status" text check ("status" in ('PENDING', 'DELIVERED', 'FAILED', 'DROPPED')) not null default 'PENDING', "attempts" int not null default 0, "next_attempt_at" timestamptz(3) not null, "last_reply" text null, "last_attempt_at" timestamptz(3) null, "created_at" timestamptz(3) not null);`);
     this.addSql(`create index "sandbox_notifications_due_idx" on "sandbox_notifications" ("status", "next_attempt_at");`);
 
-    this.addSql(`create table "refunds" ("id" uuid not null, "order_id" uuid not null, "out_request_no" varchar(64) not null, "amount" numeric(12,2) not null, "reason" varchar(256) null, "status" text check ("status" in ('PENDING', 'SUCCEEDED', 'FAILED')) not null default 'PENDING', "failure_reason" text null, "requested_by" varchar(128) not null, "created_at" timestamptz(3) not null, "updated_at" timestamptz(3) not null, constraint "refunds_pkey" primary key ("id"));`);
+    this.addSql(`create table "refunds" ("id" uuid not null, "order_id" uuid not null, "out_request_no" varchar(64) not null, "amount" numeric(12,2) not null, "reason" varchar(256) null, "status" text check ("status" in ('PENDING', 'SUCCEEDED', 'FAILED')) not null default 'PENDING', "failure_reason" text null, "requested_by" varchar(128) not null, "idempotency_key" varchar(64) null, "created_at" timestamptz(3) not null, "updated_at" timestamptz(3) not null, constraint "refunds_pkey" primary key ("id"));`);
     this.addSql(`alter table "refunds" add constraint "refunds_out_request_no_unique" unique ("out_request_no");`);
+    this.addSql(`create index "refunds_pending_idx" on "refunds" ("status", "updated_at");`);
     this.addSql(`create index "refunds_order_idx" on "refunds" ("order_id", "created_at");`);
+    this.addSql(`alter table "refunds" add constraint "refunds_order_idempotency_key_unique" unique ("order_id", "idempotency_key");`);
 
     this.addSql(`alter table "sandbox_refunds" add constraint "sandbox_refunds_trade_id_foreign" foreign key ("trade_id") references "sandbox_trades" ("id") on update cascade on delete cascade;`);
 

@@ -1,0 +1,40 @@
+import type { Request } from 'express';
+
+export type Body = { ok: true; raw: Buffer } | { ok: false; raw: Buffer };
+
+/**
+ * Reads a request body up to `limit` bytes. Past that it stops reading and returns what it has as too large
+ * (`ok: false`), so the caller can answer 413 without buffering an attacker's gigabytes.
+ */
+export function readBody(req: Request, limit: number): Promise<Body> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > limit) {
+      resolve({ ok: false, raw: Buffer.alloc(0) });
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.off('data', onData);
+        req.pause();
+        resolve({ ok: false, raw: Buffer.concat(chunks) });
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve({ ok: true, raw: Buffer.concat(chunks) }));
+    req.once('error', reject);
+  });
+}
+
+/** The raw (still percent-encoded) query string of a request. */
+export function rawQuery(req: Request): string {
+  const at = req.url.indexOf('?');
+  return at < 0 ? '' : req.url.slice(at + 1);
+}
+
+export const FORM_CONTENT_TYPE = /^application\/x-www-form-urlencoded(\s*;|$)/i;

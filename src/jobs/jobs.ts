@@ -1,0 +1,35 @@
+import PgBoss from 'pg-boss';
+import type { Logger } from '../common/logger';
+
+export const MAINTENANCE_QUEUE = 'orders-maintenance';
+
+/**
+ * Background work through pg-boss, so it runs once per minute across all instances: close expired orders
+ * (at Alipay, then here), ask Alipay about unpaid orders that got no notify, retry pending refunds.
+ */
+export class Jobs {
+  private boss: PgBoss | null = null;
+
+  constructor(
+    private readonly databaseUrl: string,
+    private readonly work: () => Promise<void>,
+    private readonly logger: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    const boss = new PgBoss({ connectionString: this.databaseUrl, application_name: 'jobs', max: 2 });
+    boss.on('error', (err) => this.logger.error('job queue error', { error: err }));
+    await boss.start();
+    this.boss = boss;
+    await boss.createQueue(MAINTENANCE_QUEUE, { name: MAINTENANCE_QUEUE, policy: 'singleton' });
+    await boss.schedule(MAINTENANCE_QUEUE, '* * * * *');
+    await boss.work(MAINTENANCE_QUEUE, async () => {
+      await this.work();
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.boss?.stop({ graceful: true, wait: true, timeout: 10_000 });
+    this.boss = null;
+  }
+}

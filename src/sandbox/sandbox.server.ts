@@ -1,0 +1,285 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import express, { Router, type Request, type Response } from 'express';
+import { FormError, parseForm } from '../alipay/alipay.form';
+import { parsePublicKey } from '../alipay/alipay.keys';
+import { SIGN_TYPES, type SignType } from '../alipay/alipay.signer';
+import { FORM_CONTENT_TYPE, rawQuery, readBody } from '../common/http';
+import type { Logger } from '../common/logger';
+import { signedReturnQuery } from './sandbox.callbacks';
+import { Scenario, SandboxTradeStatus } from './sandbox.entities';
+import { SandboxGateway, type SandboxCertificates } from './sandbox.gateway';
+import { SandboxNotifier } from './sandbox.notifier';
+import { cashierPage, consolePage, errorPage, messagePage, PAGE_HEADERS } from './sandbox.pages';
+import { GatewayError, invalidArgument, SandboxTrades } from './sandbox.trades';
+
+export interface LocalAlipayOptions {
+  orm: MikroORM;
+  /** The local Alipay's own private key: signs notifies, returns and responses. */
+  alipayKey: KeyObject;
+  /** Where it is reached, e.g. http://127.0.0.1:4000/sandbox/alipay. */
+  baseUrl: string;
+  sellerId: string;
+  /** Multiplies Alipay's waits (the notify retry schedule); 1 = real time. */
+  timeScale: number;
+  certs: SandboxCertificates | null;
+  logger: Logger;
+  pollMs?: number;
+}
+
+const GATEWAY_BODY_LIMIT = 64 * 1024;
+
+/**
+ * The local Alipay: the real protocol with its own keys, a cashier page, notifies with Alipay's retries, and the
+ * query/close/refund/precreate API, all kept in PostgreSQL. Mounted at /sandbox/alipay by the service when
+ * ALIPAY_GATEWAY=sandbox, or run alone with `npm run sandbox`.
+ */
+export class LocalAlipay {
+  readonly trades: SandboxTrades;
+  readonly gateway: SandboxGateway;
+  readonly notifier: SandboxNotifier;
+  readonly publicKeyPem: string;
+
+  constructor(private readonly options: LocalAlipayOptions) {
+    this.trades = new SandboxTrades(options.orm, { baseUrl: options.baseUrl, sellerId: options.sellerId, timeScale: options.timeScale });
+    this.gateway = new SandboxGateway(this.trades, options.alipayKey, options.baseUrl, options.certs);
+    this.notifier = new SandboxNotifier(options.orm, this.trades, options.alipayKey, { timeScale: options.timeScale, pollMs: options.pollMs }, options.logger);
+    this.publicKeyPem = createPublicKey(options.alipayKey).export({ format: 'pem', type: 'spki' }).toString();
+  }
+
+  get gatewayUrl(): string {
+    return `${this.options.baseUrl}/gateway.do`;
+  }
+
+  start(): void {
+    this.notifier.start();
+  }
+
+  stop(): Promise<void> {
+    return this.notifier.stop();
+  }
+
+  /** Lets an app call this gateway: its id and the public key that verifies its requests. */
+  registerApp(appId: string, appPublicKey: KeyObject, signType: SignType, appCertSn: string | null = null): Promise<void> {
+    const pem = appPublicKey.export({ format: 'pem', type: 'spki' }).toString();
+    return this.trades.registerApp(appId, pem, signType, appCertSn);
+  }
+
+  router(): Router {
+    const router = Router();
+    const { baseUrl, certs } = this.options;
+    const html = (res: Response, status: number, page: string) => res.status(status).set(PAGE_HEADERS).send(page);
+    const wrap = (handler: (req: Request, res: Response) => Promise<void>) => (req: Request, res: Response, next: (err?: unknown) => void) =>
+      handler(req, res).catch(next);
+
+    router.all(
+      '/gateway.do',
+      wrap(async (req, res) => {
+        if (req.method !== 'GET' && req.method !== 'POST') {
+          res.status(405).set('Allow', 'GET, POST').type('text/plain').send('GET or POST');
+          return;
+        }
+        let params: Record<string, string>;
+        try {
+          params = await gatewayParams(req);
+        } catch (err) {
+          if (!(err instanceof FormError)) throw err;
+          const error = invalidArgument('isv.invalid-parameter', `请求参数格式错误: ${err.message}`);
+          res.status(400).type('application/json; charset=utf-8').send(JSON.stringify({ error_response: { code: error.code, msg: error.msg, sub_code: error.subCode, sub_msg: error.subMsg } }));
+          return;
+        }
+        const answer = await this.gateway.handle(params);
+        if (answer.kind === 'json') res.type('application/json; charset=utf-8').send(answer.body);
+        else if (answer.kind === 'cashier') res.redirect(303, answer.location);
+        else html(res, 400, errorPage(answer.error));
+      }),
+    );
+
+    router.get(
+      '/cashier/:token',
+      wrap(async (req, res) => {
+        const found = await this.trades.byToken(String(req.params.token));
+        if (!found) html(res, 404, messagePage('Not found', 'There is no such trade.'));
+        else html(res, 200, cashierPage(found.trade, found.app, baseUrl));
+      }),
+    );
+
+    router.post(
+      '/cashier/:token/pay',
+      wrap(async (req, res) => {
+        let paid: Awaited<ReturnType<SandboxTrades['pay']>>;
+        try {
+          paid = await this.trades.pay(String(req.params.token));
+        } catch (err) {
+          if (!(err instanceof GatewayError)) throw err;
+          html(res, 404, messagePage('Not found', 'There is no such trade.'));
+          return;
+        }
+        const { trade, app, paidNow } = paid;
+        if (paidNow) this.notifier.kick();
+        if (trade.status === SandboxTradeStatus.TRADE_CLOSED) {
+          this.notifier.kick();
+          html(res, 200, messagePage('Trade closed', 'This trade timed out or was closed; it cannot be paid.'));
+          return;
+        }
+        if (trade.returnUrl) {
+          const query = await signedReturnQuery(
+            { appId: app.appId, sellerId: this.options.sellerId, outTradeNo: trade.outTradeNo, tradeNo: trade.tradeNo, totalAmount: trade.totalAmount.toString(), method: trade.method },
+            this.options.alipayKey,
+            app.signType as SignType,
+          );
+          res.redirect(303, `${trade.returnUrl}${trade.returnUrl.includes('?') ? '&' : '?'}${query}`);
+          return;
+        }
+        html(res, 200, messagePage('Payment complete', `Paid ¥${trade.totalAmount.toString()} for ${trade.subject}.`));
+      }),
+    );
+
+    router.post(
+      '/cashier/:token/cancel',
+      wrap(async (req, res) => {
+        const found = await this.trades.byToken(String(req.params.token));
+        if (!found) {
+          html(res, 404, messagePage('Not found', 'There is no such trade.'));
+          return;
+        }
+        const back = found.trade.quitUrl ?? found.trade.returnUrl;
+        html(res, 200, messagePage('Payment cancelled', 'Nothing was paid. The trade stays open until it times out.', back ? { href: back, label: 'Back to the shop' } : undefined));
+      }),
+    );
+
+    // ---- the console and the control API (tests, demos, other services) ----
+    const json = express.json({ limit: '16kb' });
+    router.get(
+      '/',
+      wrap(async (_req, res) => {
+        const [apps, scenarios, trades] = await Promise.all([this.trades.apps(), this.trades.scenarios(), this.trades.recentTrades()]);
+        html(res, 200, consolePage({ baseUrl, publicKeyPem: this.publicKeyPem, certMode: certs !== null, apps, scenarios, trades }));
+      }),
+    );
+    router.get('/public-key', (_req, res) => {
+      res.type('application/x-pem-file').send(this.publicKeyPem);
+    });
+    router.get('/certs/:name', (req, res) => {
+      const pem = certs && (req.params.name === 'root.crt' ? certs.rootPem : req.params.name === 'alipay.crt' ? certs.alipayCertPem : null);
+      if (!pem) res.status(404).type('text/plain').send('not found');
+      else res.type('application/x-pem-file').send(pem);
+    });
+    router.get(
+      '/apps',
+      wrap(async (_req, res) => {
+        res.json((await this.trades.apps()).map((a) => ({ appId: a.appId, signType: a.signType, appCertSn: a.appCertSn })));
+      }),
+    );
+    router.put(
+      '/apps/:appId',
+      json,
+      wrap(async (req, res) => {
+        const body = (req.body ?? {}) as { publicKey?: unknown; signType?: unknown; appCertSn?: unknown };
+        const appId = String(req.params.appId);
+        const signType = (body.signType ?? 'RSA2') as SignType;
+        const problems: string[] = [];
+        if (!/^[0-9]{16}$/.test(appId)) problems.push('appId must be 16 digits');
+        if (!SIGN_TYPES.includes(signType)) problems.push('signType must be RSA2 or RSA');
+        if (body.appCertSn !== undefined && (typeof body.appCertSn !== 'string' || !/^[0-9a-f]{32}$/.test(body.appCertSn))) {
+          problems.push('appCertSn must be a 32-character lowercase hex SN');
+        }
+        let key: KeyObject | null = null;
+        try {
+          key = typeof body.publicKey === 'string' ? parsePublicKey(body.publicKey, 'publicKey') : null;
+          if (!key) problems.push('publicKey is required');
+        } catch (err) {
+          problems.push((err as Error).message);
+        }
+        if (problems.length || !key) {
+          res.status(400).json({ errors: problems });
+          return;
+        }
+        await this.registerApp(appId, key, signType, (body.appCertSn as string | undefined) ?? null);
+        res.json({ appId, signType, gateway: this.gatewayUrl, alipayPublicKey: this.publicKeyPem });
+      }),
+    );
+    router.get(
+      '/scenario',
+      wrap(async (_req, res) => {
+        res.json(await this.trades.scenarios());
+      }),
+    );
+    router.put(
+      '/scenario',
+      json,
+      wrap(async (req, res) => {
+        const parsed = parseScenario(req.body);
+        if ('errors' in parsed) {
+          res.status(400).json(parsed);
+          return;
+        }
+        await this.trades.setScenario(parsed.scope, parsed.scenario, parsed);
+        res.json({ scope: parsed.scope, scenario: parsed.scenario });
+      }),
+    );
+    router.delete(
+      '/scenario',
+      wrap(async (req, res) => {
+        const appId = typeof req.query.appId === 'string' ? req.query.appId : null;
+        const outTradeNo = typeof req.query.outTradeNo === 'string' ? req.query.outTradeNo : null;
+        await this.trades.clearScenario(SandboxTrades.scope(appId, outTradeNo));
+        res.status(204).end();
+      }),
+    );
+    router.get(
+      '/trades/:outTradeNo',
+      wrap(async (req, res) => {
+        const appId = typeof req.query.appId === 'string' ? req.query.appId : null;
+        const view = await this.trades.describe(appId, String(req.params.outTradeNo));
+        if (!view) res.status(404).json({ error: 'no such trade' });
+        else res.json(view);
+      }),
+    );
+    return router;
+  }
+}
+
+/** gateway.do's parameters: the query string and, for POST, the form body; a name in both is refused. */
+async function gatewayParams(req: Request): Promise<Record<string, string>> {
+  const params = parseForm(Buffer.from(rawQuery(req), 'latin1'));
+  if (req.method !== 'POST') return params;
+  const body = await readBody(req, GATEWAY_BODY_LIMIT);
+  if (!body.ok) throw new FormError(`body larger than ${GATEWAY_BODY_LIMIT} bytes`);
+  if (body.raw.length === 0) return params;
+  if (!FORM_CONTENT_TYPE.test(req.headers['content-type'] ?? '')) throw new FormError('the body must be application/x-www-form-urlencoded');
+  const fromBody = parseForm(body.raw);
+  for (const [name, value] of Object.entries(fromBody)) {
+    if (name in params && params[name] !== value) throw new FormError(`${name} is given twice`);
+    params[name] = value;
+  }
+  return params;
+}
+
+type ParsedScenario = { scope: string; scenario: Scenario; delayMs: number | null; times: number | null };
+
+/** Checks a PUT /scenario body: `{ scenario, appId?, outTradeNo?, delayMs?, times? }`. */
+export function parseScenario(body: unknown): ParsedScenario | { errors: string[] } {
+  const errors: string[] = [];
+  const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+  const scenario = b.scenario as Scenario;
+  if (!Object.values(Scenario).includes(scenario)) errors.push(`scenario must be one of ${Object.values(Scenario).join(', ')}`);
+  const appId = b.appId ?? null;
+  const outTradeNo = b.outTradeNo ?? null;
+  if ((appId === null) !== (outTradeNo === null)) errors.push('give appId and outTradeNo together (one trade), or neither (all trades)');
+  if (appId !== null && (typeof appId !== 'string' || !/^[0-9]{16}$/.test(appId))) errors.push('appId must be 16 digits');
+  if (outTradeNo !== null && (typeof outTradeNo !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(outTradeNo))) errors.push('outTradeNo is malformed');
+  const int = (name: string, max: number) => {
+    const v = b[name];
+    if (v === undefined || v === null) return null;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) {
+      errors.push(`${name} must be a whole number from 0 to ${max}`);
+      return null;
+    }
+    return v;
+  };
+  const delayMs = int('delayMs', 86_400_000);
+  const times = int('times', 10_000);
+  if (errors.length) return { errors };
+  return { scope: SandboxTrades.scope(appId as string | null, outTradeNo as string | null), scenario, delayMs, times };
+}
