@@ -46,6 +46,8 @@ export interface RunningApp {
   services: Services;
   /** The built-in local Alipay, when ALIPAY_GATEWAY=sandbox. */
   localAlipay: LocalAlipay | null;
+  /** The maintenance jobs, when JOBS_ENABLED. */
+  jobs: Jobs | null;
   metrics: Metrics;
   /** Stops accepting, drains requests and subscriptions, closes the listener connection. */
   close(): Promise<void>;
@@ -207,6 +209,7 @@ export async function startApp(deps: AppDeps): Promise<RunningApp> {
     alipay,
     services,
     localAlipay,
+    jobs,
     metrics,
     close: () =>
       (closing ??= (async () => {

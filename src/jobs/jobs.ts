@@ -28,6 +28,11 @@ export class Jobs {
     });
   }
 
+  /** Queues a maintenance run now (besides the minute schedule). */
+  async trigger(): Promise<void> {
+    await this.boss?.send(MAINTENANCE_QUEUE, {});
+  }
+
   async stop(): Promise<void> {
     await this.boss?.stop({ graceful: true, wait: true, timeout: 10_000 });
     this.boss = null;

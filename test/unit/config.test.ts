@@ -104,6 +104,38 @@ describe('configuration', () => {
     expect(problemsOf({ PORT: 'x', ORDER_TTL: 'y', ALIPAY_APP_ID: 'z' })).toHaveLength(3);
   });
 
+  it('reads certificate mode from the three certificate files, with the SNs of the vectors', () => {
+    const Y = path.join(FIXTURES_DIR, 'yansongda-pay');
+    const config = load({
+      ALIPAY_GATEWAY: 'https://openapi-sandbox.dl.alipaydev.com/gateway.do',
+      ALIPAY_APP_ID: '9021000122682882',
+      ALIPAY_APP_PRIVATE_KEY_PATH: path.join(Y, 'alipayAppSecretCert.pem'),
+      ALIPAY_APP_CERT_PATH: path.join(Y, 'alipayAppPublicCert.crt'),
+      ALIPAY_ROOT_CERT_PATH: path.join(Y, 'alipayRootCert.crt'),
+      ALIPAY_PUBLIC_CERT_PATH: path.join(Y, 'alipayPublicCert.crt'),
+    });
+    expect(config.alipay.certificates).toEqual({
+      appCertSn: 'e90dd23a37c5c7b616e003970817ff82',
+      alipayRootCertSn: '687b59193f3f462dd5336e5abf83c5d8_02941eef3187dddf3d3b83462e1dfcf6',
+      alipayCertSn: '6f1e366a31d9575cd546914add04f4af',
+    });
+  });
+
+  it('refuses certificate mode with an app certificate for another key, or with only some files', () => {
+    const Y = path.join(FIXTURES_DIR, 'yansongda-pay');
+    const base = {
+      ALIPAY_GATEWAY: 'https://openapi.alipay.com/gateway.do',
+      ALIPAY_APP_ID: '9021000122682882',
+      ALIPAY_APP_PRIVATE_KEY_PATH: path.join(NODE, 'app-private-key.pem'),
+      ALIPAY_APP_CERT_PATH: path.join(Y, 'alipayAppPublicCert.crt'),
+      ALIPAY_ROOT_CERT_PATH: path.join(Y, 'alipayRootCert.crt'),
+      ALIPAY_PUBLIC_CERT_PATH: path.join(Y, 'alipayPublicCert.crt'),
+    };
+    expect(problemsOf(base)).toEqual(['ALIPAY_APP_CERT_PATH: the certificate is not for ALIPAY_APP_PRIVATE_KEY']);
+    expect(problemsOf({ ...base, ALIPAY_ROOT_CERT_PATH: '' }).join('\n')).toContain('ALIPAY_ROOT_CERT_PATH: certificate mode needs');
+    expect(problemsOf({ ...base, ALIPAY_PUBLIC_CERT_PATH: path.join(NODE, 'app-public-key.pem') }).join('\n')).toContain('ALIPAY_APP_CERT_PATH');
+  });
+
   it('accepts an RS256 or ES256 public key for tokens', () => {
     const rsa = fixtureText('alipay-sdk-nodejs-all/app-public-key.pem');
     expect(load({ JWT_PUBLIC_KEY: rsa }).jwt).toMatchObject({ kind: 'publicKey', algorithms: ['RS256'] });
