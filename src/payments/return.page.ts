@@ -19,10 +19,12 @@ export function renderReturnPage(outcome: ReturnOutcome): string {
 <dl><dt>Order</dt><dd>${escape(outcome.order.orderNo)}</dd>
 <dt>Amount</dt><dd>¥${escape(outcome.order.amount.toString())}</dd>
 <dt>Status</dt><dd id="status">${escape(outcome.order.status)}</dd></dl>
-${outcome.order.status === OrderStatus.WAIT_BUYER_PAY ? '<p>This page shows our own records; they update when Alipay notifies us.</p>' : ''}`
+${outcome.order.status === OrderStatus.WAIT_BUYER_PAY ? '<p>This page shows our own records and looks again every 2 seconds until the notify from Alipay arrives.</p>' : ''}`
     : `<h1>We could not verify this payment return</h1><p>The link was altered or did not come from Alipay. Your order is unchanged.</p>`;
+  // While Alipay's notify is on its way, look again in a moment (the page itself changes nothing).
+  const refresh = outcome.order?.status === OrderStatus.WAIT_BUYER_PAY ? '<meta http-equiv="refresh" content="2">' : '';
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">${refresh}
 <title>Payment result</title>
 <style>body{font-family:system-ui,sans-serif;max-width:28rem;margin:2rem auto;padding:0 1rem;color:#222}
 dl{display:grid;grid-template-columns:auto 1fr;gap:.3rem 1rem}dt{color:#666}dd{margin:0}</style></head>

@@ -1,4 +1,5 @@
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { certSn } from '../alipay/alipay.cert';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import express, { Router, type Request, type Response } from 'express';
 import { FormError, parseForm } from '../alipay/alipay.form';
@@ -25,6 +26,8 @@ export interface LocalAlipayOptions {
   certs: SandboxCertificates | null;
   logger: Logger;
   pollMs?: number;
+  /** Certificate mode, standalone: issues a certificate for an app that registers without one. */
+  issueAppCertificate?: (appPublicKey: KeyObject) => string;
 }
 
 const GATEWAY_BODY_LIMIT = 64 * 1024;
@@ -197,8 +200,20 @@ export class LocalAlipay {
           res.status(400).json({ errors: problems });
           return;
         }
-        await this.registerApp(appId, key, signType, (body.appCertSn as string | undefined) ?? null);
-        res.json({ appId, signType, gateway: this.gatewayUrl, alipayPublicKey: this.publicKeyPem });
+        let appCertSn = (body.appCertSn as string | undefined) ?? null;
+        let appCertPem: string | undefined;
+        if (certs && !appCertSn && this.options.issueAppCertificate) {
+          appCertPem = this.options.issueAppCertificate(key);
+          appCertSn = certSn(new X509Certificate(appCertPem));
+        }
+        await this.registerApp(appId, key, signType, appCertSn);
+        res.json({
+          appId,
+          signType,
+          gateway: this.gatewayUrl,
+          alipayPublicKey: this.publicKeyPem,
+          ...(appCertPem ? { appCertPem, appCertSn, rootCertPem: certs!.rootPem, alipayCertPem: certs!.alipayCertPem } : {}),
+        });
       }),
     );
     router.get(
