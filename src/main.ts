@@ -126,10 +126,18 @@ async function announce(config: Config, app: RunningApp, pg: RunningPostgres | n
       `  admin (sub dev-admin):  Bearer ${admin}`,
       '',
       `  export TOKEN=${user}`,
+      `  export ADMIN=${admin}`,
     );
   }
-  if (config.alipay.gateway === 'sandbox') {
-    lines.push('', '  Alipay: the built-in local Alipay (no account needed). Pay an order with: npm run dev:notify -- ORDER_NO');
+  if (app.localAlipay) {
+    lines.push(
+      '',
+      '  Alipay:   the built-in local Alipay (no account, no internet needed)',
+      `            console  ${config.publicUrl}/sandbox/alipay/`,
+    );
+    if (config.env !== 'production') {
+      lines.push(`  Demo:     open ${config.publicUrl}/dev/demo-payment in a browser and press Pay`);
+    }
   }
   process.stdout.write(`${lines.join('\n')}\n\n`);
 }
