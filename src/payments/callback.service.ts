@@ -167,6 +167,11 @@ export class CallbackService {
       if (!refunded || refunded.compare(order.amount) > 0) {
         return { verdict: CallbackVerdict.REJECTED, reason: 'refund_fee is not a decimal within the order amount', order };
       }
+      if (order.status === OrderStatus.TRADE_CLOSED && refunded.compare(order.refundedAmount) <= 0) {
+        // A refund notify that arrives after the refund that closed the order: nothing left to record.
+        await this.refunds.confirmFromNotify(tx, order, params.out_biz_no);
+        return { verdict: CallbackVerdict.DUPLICATE, reason: 'refund already recorded', order };
+      }
       if (order.status === OrderStatus.TRADE_SUCCESS) {
         // A refund notify (partial: TRADE_SUCCESS; full: TRADE_CLOSED) carries the cumulative refund_fee.
         const before = `${order.status}/${order.refundedAmount.toString()}`;

@@ -94,7 +94,10 @@ export class LocalAlipay {
           return;
         }
         const answer = await this.gateway.handle(params);
-        if (answer.kind === 'json') res.type('application/json; charset=utf-8').send(answer.body);
+        if (answer.kind === 'json') {
+          this.notifier.kick(); // a refund or close may have queued a notify
+          res.type('application/json; charset=utf-8').send(answer.body);
+        }
         else if (answer.kind === 'cashier') res.redirect(303, answer.location);
         else html(res, 400, errorPage(answer.error));
       }),

@@ -234,27 +234,12 @@ export class SandboxTrades {
       trade.status = scenario?.scenario === Scenario.OUT_OF_ORDER_NOTIFY ? SandboxTradeStatus.TRADE_FINISHED : SandboxTradeStatus.TRADE_SUCCESS;
       trade.paidAt = now;
       trade.buyerId = SANDBOX_BUYER.id;
-      const notifyId = newNotifyId(now);
-      const notify = (status: string, dueInMs = 0, state: NotificationStatus = NotificationStatus.PENDING) =>
-        this.enqueue(tx, trade, app, { tradeStatus: status, notifyId }, dueInMs, state);
-      switch (scenario?.scenario) {
-        case Scenario.DROP_NOTIFY:
-          notify('TRADE_SUCCESS', 0, NotificationStatus.DROPPED);
-          break;
-        case Scenario.DUPLICATE_NOTIFY:
-          notify('TRADE_SUCCESS');
-          notify('TRADE_SUCCESS');
-          break;
-        case Scenario.OUT_OF_ORDER_NOTIFY:
-          // The later event first, the earlier one second: the merchant must end at TRADE_FINISHED.
-          notify('TRADE_FINISHED');
-          this.enqueue(tx, trade, app, { tradeStatus: 'TRADE_SUCCESS', notifyId: newNotifyId(now) }, 1000);
-          break;
-        case Scenario.DELAY_NOTIFY:
-          notify('TRADE_SUCCESS', scenario.delayMs ?? 30_000);
-          break;
-        default:
-          notify('TRADE_SUCCESS');
+      if (scenario?.scenario === Scenario.OUT_OF_ORDER_NOTIFY) {
+        // The later event first, the earlier one a second later: the merchant must end at TRADE_FINISHED.
+        this.enqueue(tx, trade, app, { tradeStatus: 'TRADE_FINISHED' });
+        this.enqueue(tx, trade, app, { tradeStatus: 'TRADE_SUCCESS' }, 1000);
+      } else {
+        this.notify(tx, trade, app, scenario, { tradeStatus: 'TRADE_SUCCESS' });
       }
       return { trade, app, paidNow: true };
     });
@@ -346,7 +331,7 @@ export class SandboxTrades {
         trade.status = SandboxTradeStatus.TRADE_CLOSED;
         trade.closedAt = now;
       }
-      this.enqueue(tx, trade, app, {
+      this.notify(tx, trade, app, await this.scenarioFor(tx, app.appId, trade.outTradeNo), {
         tradeStatus: full ? 'TRADE_CLOSED' : 'TRADE_SUCCESS',
         refundFee: refunded.toString(),
         refundedAt: now,
@@ -397,6 +382,31 @@ export class SandboxTrades {
       }
       return due.length;
     });
+  }
+
+  /** Queues a notify as the trade's scenario says: dropped, twice, late, or just once. */
+  private notify(
+    tx: EntityManager,
+    trade: SandboxTrade,
+    app: SandboxApp,
+    scenario: SandboxScenario | null,
+    facts: Pick<NotifyTrade, 'tradeStatus'> & Partial<NotifyTrade>,
+  ): void {
+    const withId = { notifyId: newNotifyId(), ...facts };
+    switch (scenario?.scenario) {
+      case Scenario.DROP_NOTIFY:
+        this.enqueue(tx, trade, app, withId, 0, NotificationStatus.DROPPED);
+        break;
+      case Scenario.DUPLICATE_NOTIFY:
+        this.enqueue(tx, trade, app, withId);
+        this.enqueue(tx, trade, app, withId);
+        break;
+      case Scenario.DELAY_NOTIFY:
+        this.enqueue(tx, trade, app, withId, scenario.delayMs ?? 30_000);
+        break;
+      default:
+        this.enqueue(tx, trade, app, withId);
+    }
   }
 
   /** Queues a notify in the caller's transaction; nothing is queued for a trade without notify_url. */

@@ -68,6 +68,31 @@ describe('the whole flow through the local Alipay, over HTTP', () => {
     expect(final).toMatchObject({ status: 'TRADE_CLOSED', refundedAmount: '100.00' });
     expect(final.refunds.map((r: { status: string }) => r.status)).toEqual(['SUCCEEDED', 'SUCCEEDED']);
     expect(final.events.filter((e: { type: string }) => e.type === 'STATUS_CHANGED').map((e: { toStatus: string }) => e.toStatus)).toEqual(['TRADE_SUCCESS', 'TRADE_CLOSED']);
+    expect(final.events.filter((e: { type: string }) => e.type === 'TRANSITION_REFUSED')).toEqual([]);
+    expect(server.logs.filter((line) => line.includes('PAYMENT NEEDS ATTENTION'))).toEqual([]);
+  });
+
+  it('takes the refund notifies in any order: a partial one that arrives after the full refund changes nothing', async () => {
+    const created = await create('50.00');
+    await pressPay((await openCashier((await link(created.id, 'PAGE')).url)).cashierUrl);
+    await statusIs(created.id, 'TRADE_SUCCESS');
+    // Hold the partial refund's notify back until the full refund has closed the order.
+    await fetch(`${server.url}/sandbox/alipay/scenario`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ scenario: 'DELAY_NOTIFY', appId: server.config.alipay.appId, outTradeNo: created.orderNo, delayMs: 800 }),
+    });
+    await server.gql(REFUND, { input: { orderId: created.id, amount: '20.00' } }, admin);
+    await fetch(`${server.url}/sandbox/alipay/scenario?appId=${server.config.alipay.appId}&outTradeNo=${created.orderNo}`, { method: 'DELETE' });
+    await server.gql(REFUND, { input: { orderId: created.id, amount: '30.00' } }, admin);
+    await waitFor('all notifies delivered', async () => {
+      const t = await sandboxTrade(created.orderNo);
+      return t.notifications.length === 3 && t.notifications.every((n: { status: string }) => n.status === 'DELIVERED');
+    });
+    const final = await order(created.id);
+    expect(final).toMatchObject({ status: 'TRADE_CLOSED', refundedAmount: '50.00' });
+    expect(final.events.filter((e: { type: string }) => e.type === 'TRANSITION_REFUSED')).toEqual([]);
+    expect(server.logs.filter((line) => line.includes('PAYMENT NEEDS ATTENTION'))).toEqual([]);
   });
 
   it('accepts every channel: WAP link, PAGE as a POST form, APP order string, QR code', async () => {
