@@ -1,22 +1,12 @@
 import type { KeyObject } from 'node:crypto';
-import { AlipayClient } from './alipay.client';
+import { AlipayClient, type AlipayClientOptions } from './alipay.client';
 import { encodeForm } from './alipay.form';
 import { commonParams, payBizContent, PRODUCTS, type AppIdentity, type PayProduct, type TradeRequest } from './alipay.pay';
 import { signParams, verifyCallback, type CallbackRule, type Params } from './alipay.signer';
 import { beijingTime } from './alipay.time';
 
-export interface AlipayProviderOptions extends AppIdentity {
-  /** The gateway.do URL: Alipay's production or sandbox, or the local Alipay. */
-  gatewayUrl: string;
-  appPrivateKey: KeyObject;
-  alipayPublicKey: KeyObject;
-  /** Certificate mode: the SN of Alipay's public key certificate, expected on every response. */
-  alipayCertSn?: string | null;
-  /** Gateway call tuning (tests shorten these). */
-  timeoutMs?: number;
-  retries?: number;
-  backoffMs?: number;
-}
+/** The app's identity plus what the gateway client needs (gateway URL, keys, certificate SN, timeouts). */
+export interface AlipayProviderOptions extends AppIdentity, Omit<AlipayClientOptions, 'app'> {}
 
 /** A signed pay request: a URL to open and an auto-submitting form (PAGE, WAP), or the App SDK's order string. */
 export interface SignedPayRequest {
@@ -68,16 +58,7 @@ export class AlipayProvider {
   readonly client: AlipayClient;
 
   constructor(private readonly options: AlipayProviderOptions) {
-    this.client = new AlipayClient({
-      gatewayUrl: options.gatewayUrl,
-      app: options,
-      appPrivateKey: options.appPrivateKey,
-      alipayPublicKey: options.alipayPublicKey,
-      alipayCertSn: options.alipayCertSn,
-      timeoutMs: options.timeoutMs,
-      retries: options.retries,
-      backoffMs: options.backoffMs,
-    });
+    this.client = new AlipayClient({ ...options, app: options });
   }
 
   get appId(): string {

@@ -20,3 +20,6 @@ export function textProblem(text: string, min: number, max: number): string | nu
   if (text.trim() === '') return 'must not be only spaces';
   return null;
 }
+
+/** What a client may use as an idempotency key: letters, digits, _ - : . and at most 64 of them. */
+export const IDEMPOTENCY_KEY = /^[A-Za-z0-9_\-:.]{1,64}$/;

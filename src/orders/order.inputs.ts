@@ -1,7 +1,7 @@
 import { Field, InputType } from 'type-graphql';
 import { badInput } from '../common/errors';
 import type { Money } from '../common/money';
-import { textProblem } from '../common/text';
+import { IDEMPOTENCY_KEY, textProblem } from '../common/text';
 import { MoneyScalar } from '../graphql/scalars';
 
 @InputType('CreateOrderInput', { description: 'A new order' })
@@ -28,8 +28,6 @@ export interface ValidOrderInput {
   body: string | null;
   idempotencyKey: string | null;
 }
-
-const IDEMPOTENCY_KEY = /^[A-Za-z0-9_\-:.]{1,64}$/;
 
 /** Checks what the Money scalar cannot: subject, body and idempotency key. Throws BAD_USER_INPUT. */
 export function validateCreateOrder(input: CreateOrderInput): ValidOrderInput {

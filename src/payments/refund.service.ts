@@ -7,7 +7,7 @@ import type { ServiceContext } from '../common/context';
 import { AppError, badInput } from '../common/errors';
 import type { Logger } from '../common/logger';
 import { Money } from '../common/money';
-import { textProblem } from '../common/text';
+import { IDEMPOTENCY_KEY, textProblem } from '../common/text';
 import { Order } from '../orders/order.entity';
 import type { OrderService } from '../orders/order.service';
 import { transition } from '../orders/order.state';
@@ -21,8 +21,6 @@ export interface RefundRequest {
   reason?: string | null;
   idempotencyKey?: string | null;
 }
-
-const IDEMPOTENCY_KEY = /^[A-Za-z0-9_\-:.]{1,64}$/;
 
 /**
  * Refunds, partial and full, with Alipay's out_request_no as the retry handle. The amount is reserved under the

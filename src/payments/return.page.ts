@@ -1,8 +1,7 @@
+import { escapeHtml as escape } from '../common/html';
 import type { ReturnOutcome } from './callback.service';
 import { OrderStatus } from '../orders/order.types';
 
-const escape = (text: string) =>
-  text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 
 const HEADLINE: Record<OrderStatus, string> = {
   [OrderStatus.WAIT_BUYER_PAY]: 'Waiting for Alipay to confirm your payment',

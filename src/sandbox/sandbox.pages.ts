@@ -1,9 +1,8 @@
+import { escapeHtml as escape } from '../common/html';
 import type { SandboxApp, SandboxScenario, SandboxTrade } from './sandbox.entities';
 import { SandboxTradeStatus } from './sandbox.entities';
 import type { GatewayError } from './sandbox.trades';
 
-const escape = (text: string) =>
-  text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 
 /** Headers for the local Alipay's pages: nothing loads from elsewhere. Forms may lead back to the merchant. */
 export const PAGE_HEADERS = {
