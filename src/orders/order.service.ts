@@ -1,11 +1,13 @@
 import { randomInt, randomUUID } from 'node:crypto';
-import { UniqueConstraintViolationException, type FilterQuery } from '@mikro-orm/core';
+import type { FilterQuery } from '@mikro-orm/core';
+import type { Pool } from 'pg';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { beijingTime } from '../alipay/alipay.time';
-import { User } from '../auth/user.entity';
 import type { ServiceContext } from '../common/context';
 import { badInput, notFound } from '../common/errors';
+import { sqlState } from '../db/sql';
 import { CallbackLog } from '../payments/callback-log.entity';
+import { ORDER_COLUMNS, orderFromRow, type FullOrderRowText } from './order.row';
 import type { OrderConnection } from './order.connection';
 import { Order } from './order.entity';
 import { OrderEvent } from './order-event.entity';
@@ -28,13 +30,27 @@ function sameRequest(order: Order, input: ValidOrderInput): boolean {
   return order.amount.equals(input.amount) && order.subject === input.subject && order.body === input.body;
 }
 
+const INSERT_ORDER_SQL = `
+  with new_user as (insert into users (id, created_at) values ($1, $2) on conflict (id) do nothing),
+  new_order as (
+    insert into orders (id, order_no, user_id, subject, body, amount, status, refunded_amount, expires_at, idempotency_key, created_at, updated_at)
+    values ($3, $4, $1, $5, $6, $7, 'WAIT_BUYER_PAY', 0, $8, $9, $2, $2)
+    returning ${ORDER_COLUMNS}),
+  history as (
+    insert into order_events (order_id, type, to_status, source, created_at)
+    select id, 'CREATED', 'WAIT_BUYER_PAY', 'API', $2 from new_order)
+  select * from new_order`;
+
 export class OrderService {
-  constructor(private readonly options: { orderTtlMs: number }) {}
+  constructor(
+    private readonly pool: Pool,
+    private readonly options: { orderTtlMs: number },
+  ) {}
 
   /**
-   * Creates an order in WAIT_BUYER_PAY with its CREATED history row, creating the user on first sight. With an
-   * idempotency key, a retry returns the order the first call created; the same key with different input is
-   * BAD_USER_INPUT, also when the two calls race.
+   * Creates an order in WAIT_BUYER_PAY with its CREATED history row, creating the user on first sight, in one
+   * statement. With an idempotency key, a retry returns the order the first call created; the same key with
+   * different input is BAD_USER_INPUT, also when the two calls race.
    */
   async createOrder(ctx: ServiceContext, input: CreateOrderInput): Promise<Order> {
     const valid = validateCreateOrder(input);
@@ -45,7 +61,7 @@ export class OrderService {
     try {
       return await this.insert(ctx, valid);
     } catch (err) {
-      if (err instanceof UniqueConstraintViolationException && valid.idempotencyKey) {
+      if (sqlState(err) === '23505' && valid.idempotencyKey) {
         const existing = await this.findByIdempotencyKey(ctx, valid.idempotencyKey);
         if (existing) return this.replay(existing, valid);
       }
@@ -60,35 +76,34 @@ export class OrderService {
     return existing;
   }
 
-  private findByIdempotencyKey(ctx: ServiceContext, key: string): Promise<Order | null> {
-    return ctx.em.fork().findOne(Order, { user: ctx.user.id, idempotencyKey: key });
+  private async findByIdempotencyKey(ctx: ServiceContext, key: string): Promise<Order | null> {
+    const { rows } = await this.pool.query<FullOrderRowText>(`select ${ORDER_COLUMNS} from orders where user_id = $1 and idempotency_key = $2`, [ctx.user.id, key]);
+    return rows[0] ? orderFromRow(rows[0]) : null;
   }
 
   private async insert(ctx: ServiceContext, input: ValidOrderInput): Promise<Order> {
     const now = new Date();
-    return ctx.em.fork().transactional(async (tx: EntityManager) => {
-      await tx.createQueryBuilder(User).insert({ id: ctx.user.id, createdAt: now }).onConflict('id').ignore().execute();
-      const order = tx.create(Order, {
-        id: randomUUID(),
-        orderNo: newOrderNo(now),
-        user: tx.getReference(User, ctx.user.id),
-        subject: input.subject,
-        body: input.body,
-        amount: input.amount,
-        expiresAt: new Date(now.getTime() + this.options.orderTtlMs),
-        idempotencyKey: input.idempotencyKey,
-        createdAt: now,
-        updatedAt: now,
-      });
-      tx.create(OrderEvent, {
-        order,
-        type: OrderEventType.CREATED,
-        toStatus: OrderStatus.WAIT_BUYER_PAY,
-        source: EventSource.API,
-        createdAt: now,
-      });
-      return order;
-    });
+    const { rows } = await this.pool.query<FullOrderRowText>(INSERT_ORDER_SQL, [
+      ctx.user.id,
+      now,
+      randomUUID(),
+      newOrderNo(now),
+      input.subject,
+      input.body,
+      input.amount.toString(),
+      new Date(now.getTime() + this.options.orderTtlMs),
+      input.idempotencyKey,
+    ]);
+    return orderFromRow(rows[0]);
+  }
+
+  /** The caller's own order by plain SQL (the pay-link path); anything else is NOT_FOUND. */
+  async findOwnedRow(ctx: ServiceContext, id: string): Promise<Order> {
+    const { rows } = UUID.test(id)
+      ? await this.pool.query<FullOrderRowText>(`select ${ORDER_COLUMNS} from orders where id = $1 and user_id = $2`, [id, ctx.user.id])
+      : { rows: [] };
+    if (!rows[0]) throw notFound('Order');
+    return orderFromRow(rows[0]);
   }
 
   /** The caller's own order; anything else (a stranger's, unknown, malformed id) is NOT_FOUND. */

@@ -1,8 +1,7 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Money } from '../common/money';
 import type { Order } from './order.entity';
-import { OrderEvent } from './order-event.entity';
-import { EventSource, OrderEventType, OrderStatus } from './order.types';
+import type { SqlExecutor } from '../db/sql';
+import { EventSource, OrderStatus } from './order.types';
 
 /**
  * The order state machine, as data. Forward only:
@@ -80,62 +79,63 @@ export type TransitionResult =
   | { outcome: 'REPEATED' }
   | { outcome: 'REFUSED'; reason: string; alert: boolean };
 
-/** Order.status is readonly everywhere else; this is the one place that writes it. */
-type WritableStatus = { status: OrderStatus };
+/** What the transition reads of an order: its row as locked by the caller (an entity or a plain row). */
+export type OrderState = Pick<Order, 'id' | 'status' | 'amount' | 'tradeNo'>;
 
 /** PostgreSQL channel on which committed status changes are announced (payload: the order id). */
 export const ORDER_STATUS_CHANNEL = 'order_status_changed';
 
+const APPLY_SQL = `
+  with changed as (
+    update orders set
+      status = $2,
+      trade_no = coalesce($3, trade_no),
+      buyer_id = coalesce($4, buyer_id),
+      paid_at = case when $5::boolean then coalesce(paid_at, $6) else paid_at end,
+      closed_at = case when $2 = 'TRADE_CLOSED' then $7 else closed_at end,
+      refunded_amount = coalesce($8, refunded_amount),
+      updated_at = $7
+    where id = $1 and status = $9
+    returning id),
+  history as (
+    insert into order_events (order_id, type, from_status, to_status, source, note, created_at)
+    select id, 'STATUS_CHANGED', $9, $2, $10, $11, $7 from changed)
+  select pg_notify('${ORDER_STATUS_CHANNEL}', id::text) as announced from changed`;
+
+const REFUSE_SQL = `
+  insert into order_events (order_id, type, from_status, to_status, source, note, created_at)
+  values ($1, 'TRANSITION_REFUSED', $2, $3, $4, $5, $6)`;
+
 /**
  * The one function that changes an order's status. Call it inside a transaction holding the order's row lock
- * (SELECT … FOR UPDATE). It applies the table, sets the facts that come with the new status, writes the history
- * row (also for a refused move), and announces the change on commit (pg_notify is transactional). Repeats are
- * no-ops and write nothing. The caller's flush/commit persists everything together.
+ * (SELECT … FOR UPDATE), with an executor of that transaction. In one statement it applies the table, sets the
+ * facts that come with the new status, writes the history row and announces the change on commit (pg_notify is
+ * transactional). A refused move writes its history row; a repeat writes nothing. It does not touch the `order`
+ * object it is given: a caller that needs the new row reads it again.
  */
-export async function transition(
-  em: EntityManager,
-  order: Order,
-  to: OrderStatus,
-  cause: TransitionCause,
-): Promise<TransitionResult> {
+export async function transition(db: SqlExecutor, order: OrderState, to: OrderStatus, cause: TransitionCause): Promise<TransitionResult> {
   const decision = decide(order, to, cause);
   if (decision.outcome === 'REPEAT') return { outcome: 'REPEATED' };
   const at = cause.at ?? new Date();
   const from = order.status;
-
   if (decision.outcome === 'REFUSE') {
-    em.persist(
-      em.create(OrderEvent, {
-        order,
-        type: OrderEventType.TRANSITION_REFUSED,
-        fromStatus: from,
-        toStatus: to,
-        source: cause.source,
-        note: cause.note ? `${decision.reason} (${cause.note})` : decision.reason,
-        createdAt: at,
-      }),
-    );
+    const note = cause.note ? `${decision.reason} (${cause.note})` : decision.reason;
+    await db.query(REFUSE_SQL, [order.id, from, to, cause.source, note, at]);
     return { outcome: 'REFUSED', reason: decision.reason, alert: decision.alert ?? false };
   }
-
-  (order as WritableStatus).status = to;
-  order.updatedAt = at;
-  if (cause.tradeNo) order.tradeNo = cause.tradeNo;
-  if (cause.buyerId) order.buyerId = cause.buyerId;
-  if (PAID_STATUSES.has(to) && !order.paidAt) order.paidAt = cause.paidAt ?? at;
-  if (to === OrderStatus.TRADE_CLOSED) order.closedAt = at;
-  if (cause.refundedAmount) order.refundedAmount = cause.refundedAmount;
-  em.persist(
-    em.create(OrderEvent, {
-      order,
-      type: OrderEventType.STATUS_CHANGED,
-      fromStatus: from,
-      toStatus: to,
-      source: cause.source,
-      note: cause.note ?? null,
-      createdAt: at,
-    }),
-  );
-  await em.execute('select pg_notify(?, ?)', [ORDER_STATUS_CHANNEL, order.id], 'run');
+  const { rows } = await db.query(APPLY_SQL, [
+    order.id,
+    to,
+    cause.tradeNo ?? null,
+    cause.buyerId ?? null,
+    PAID_STATUSES.has(to),
+    cause.paidAt ?? at,
+    at,
+    cause.refundedAmount?.toString() ?? null,
+    from,
+    cause.source,
+    cause.note ?? null,
+  ]);
+  if (rows.length !== 1) throw new Error(`order ${order.id} was not ${from} when it was to become ${to}: is it locked?`);
   return { outcome: 'APPLIED', from, to };
 }

@@ -1,6 +1,5 @@
-import { LockMode } from '@mikro-orm/core';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Pool } from 'pg';
 import { FormError, parseForm } from '../alipay/alipay.form';
 import type { AlipayProvider } from '../alipay/alipay.provider';
 import { parseBeijingTime } from '../alipay/alipay.time';
@@ -9,8 +8,10 @@ import type { Metrics } from '../common/metrics';
 import { Money } from '../common/money';
 import { Order } from '../orders/order.entity';
 import { transition, type TransitionCause } from '../orders/order.state';
+import { inTransaction, type SqlExecutor } from '../db/sql';
+import { orderRow, type OrderRow, type OrderRowText } from '../orders/order.row';
 import { EventSource, OrderStatus } from '../orders/order.types';
-import { CallbackKind, CallbackLog, CallbackVerdict } from './callback-log.entity';
+import { CallbackKind, CallbackVerdict } from './callback-log.entity';
 import type { RefundService } from './refund.service';
 
 /** The most a notify body may be; larger ones are refused unread. */
@@ -43,7 +44,8 @@ interface LogDraft {
 interface Decision {
   verdict: CallbackVerdict;
   reason: string | null;
-  order: Order | null;
+  /** The order the callback is linked to (only once its signature verified). */
+  orderId: string | null;
   /** Money may have moved that the order cannot take: an operator must look. */
   alert?: boolean;
 }
@@ -61,15 +63,40 @@ const STATUS_FOR: Record<string, OrderStatus | undefined> = {
 const clip = (value: string | undefined, max: number): string | null =>
   value === undefined ? null : value.slice(0, max).replace(/[\u0000-\u001f\u007f]/g, '\ufffd');
 
+const LOCK_ORDER_SQL = `
+  select id, order_no, status, amount::text as amount, trade_no, refunded_amount::text as refunded_amount
+  from orders where order_no = $1 for update`;
+
+const INSERT_LOG_SQL = `
+  insert into callback_logs (kind, raw, verdict, reason, signature_valid, order_id, notify_id, out_trade_no, trade_status, remote_address, received_at)
+  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`;
+
+function insertLog(db: SqlExecutor, draft: LogDraft, decision: Decision): Promise<unknown> {
+  return db.query(INSERT_LOG_SQL, [
+    draft.kind,
+    draft.raw,
+    decision.verdict,
+    clip(decision.reason ?? undefined, 1000),
+    draft.signatureValid,
+    decision.orderId,
+    draft.notifyId,
+    draft.outTradeNo,
+    draft.tradeStatus,
+    draft.remoteAddress,
+    draft.receivedAt,
+  ]);
+}
+
 /**
  * Alipay's callbacks: the async notify (which moves orders) and the browser return (which never does).
  * Order of work for a notify: decode once → verify the signature → check app_id, seller_id, out_trade_no and the
- * exact total_amount → lock the order row, apply the transition and record the callback in one transaction →
- * `success` only after commit. Every callback is recorded, also when rejected or when the transaction fails
- * (then in a transaction of its own).
+ * exact total_amount → in one short transaction, lock the order row, apply the transition and record the callback
+ * → \`success\` only after commit. Every callback is recorded, also when rejected or when the transaction fails
+ * (then in a transaction of its own). The notify path is plain SQL: it is the hottest path of the service.
  */
 export class CallbackService {
   constructor(
+    private readonly pool: Pool,
     private readonly orm: MikroORM,
     private readonly alipay: AlipayProvider,
     private readonly refunds: RefundService,
@@ -81,14 +108,14 @@ export class CallbackService {
   /** Records a notify that was refused before its body was read (too large, wrong content type). */
   async refuseUnread(raw: Buffer, reason: string, remoteAddress: string | null): Promise<NotifyReply> {
     const draft = this.draft(CallbackKind.NOTIFY, raw, remoteAddress);
-    await this.recordAlone(draft, { verdict: CallbackVerdict.REJECTED, reason, order: null });
+    await this.recordAlone(draft, { verdict: CallbackVerdict.REJECTED, reason, orderId: null });
     return { status: 200, body: 'failure', verdict: CallbackVerdict.REJECTED };
   }
 
   async notify(raw: Buffer, remoteAddress: string | null): Promise<NotifyReply> {
     const draft = this.draft(CallbackKind.NOTIFY, raw, remoteAddress);
     const reject = async (reason: string): Promise<NotifyReply> => {
-      await this.recordAlone(draft, { verdict: CallbackVerdict.REJECTED, reason, order: null });
+      await this.recordAlone(draft, { verdict: CallbackVerdict.REJECTED, reason, orderId: null });
       return { status: 200, body: 'failure', verdict: CallbackVerdict.REJECTED };
     };
 
@@ -107,7 +134,7 @@ export class CallbackService {
       return reject('signature does not verify with the Alipay public key');
     }
     draft.signatureValid = true;
-    if (params.app_id !== this.alipay.appId) return reject('app_id is not this service\'s app');
+    if (params.app_id !== this.alipay.appId) return reject("app_id is not this service's app");
     if (this.options.sellerId && params.seller_id !== this.options.sellerId) return reject('seller_id is not the configured seller');
     const orderNo = params.out_trade_no;
     if (!orderNo || orderNo.length > 64) return reject('out_trade_no is missing or too long');
@@ -116,44 +143,38 @@ export class CallbackService {
     if (params.trade_no !== undefined && params.trade_no.length > 64) return reject('trade_no is too long');
 
     try {
-      const decision = await this.orm.em.fork().transactional(async (tx: EntityManager) => {
-        const decided = await this.decide(tx, params, orderNo, total);
-        tx.create(CallbackLog, { ...draft, ...decided, reason: clip(decided.reason ?? undefined, 1000) });
+      const decision = await inTransaction(this.pool, async (client) => {
+        const { rows } = await client.query<OrderRowText>(LOCK_ORDER_SQL, [orderNo]);
+        const decided = await this.decide(client, params, rows[0] ? orderRow(rows[0]) : null, total);
+        await insertLog(client, draft, decided);
         return decided;
       });
       this.count(draft.kind, decision.verdict);
-      const accepted = decision.verdict !== CallbackVerdict.REJECTED;
       if (decision.alert) {
         this.metrics.inc('alipay_payment_alerts_total', 'Payments an order could not take (paid twice, paid after close)');
         this.logger.error('PAYMENT NEEDS ATTENTION: a verified notify reports money the order cannot take', { orderNo, reason: decision.reason });
       } else if (decision.verdict === CallbackVerdict.REFUSED) {
         this.logger.warn('notify refused by the order state machine', { orderNo, reason: decision.reason });
       }
-      return { status: 200, body: accepted ? 'success' : 'failure', verdict: decision.verdict };
+      return { status: 200, body: decision.verdict === CallbackVerdict.REJECTED ? 'failure' : 'success', verdict: decision.verdict };
     } catch (err) {
       this.logger.error('notify processing failed; Alipay will resend', { orderNo, error: err });
-      await this.recordAlone(draft, { verdict: CallbackVerdict.ERROR, reason: 'processing failed; see the service log', order: null });
+      await this.recordAlone(draft, { verdict: CallbackVerdict.ERROR, reason: 'processing failed; see the service log', orderId: null });
       return { status: 500, body: 'failure', verdict: CallbackVerdict.ERROR };
     }
   }
 
   /** The part of a notify that runs under the order's row lock. */
-  private async decide(tx: EntityManager, params: Record<string, string>, orderNo: string, total: Money): Promise<Decision> {
-    const order = await tx.findOne(Order, { orderNo }, { lockMode: LockMode.PESSIMISTIC_WRITE });
-    if (!order) return { verdict: CallbackVerdict.REJECTED, reason: 'out_trade_no is not an order of ours', order: null };
+  private async decide(db: SqlExecutor, params: Record<string, string>, order: OrderRow | null, total: Money): Promise<Decision> {
+    if (!order) return { verdict: CallbackVerdict.REJECTED, reason: 'out_trade_no is not an order of ours', orderId: null };
+    const orderId = order.id;
     if (!order.amount.equals(total)) {
-      return {
-        verdict: CallbackVerdict.REJECTED,
-        reason: `total_amount ${params.total_amount} differs from the order amount ${order.amount.toString()}`,
-        order,
-      };
+      return { verdict: CallbackVerdict.REJECTED, reason: `total_amount ${params.total_amount} differs from the order amount ${order.amount.toString()}`, orderId };
     }
     const tradeStatus = params.trade_status;
-    if (tradeStatus === 'WAIT_BUYER_PAY') {
-      return { verdict: CallbackVerdict.IGNORED, reason: 'WAIT_BUYER_PAY changes nothing', order };
-    }
+    if (tradeStatus === 'WAIT_BUYER_PAY') return { verdict: CallbackVerdict.IGNORED, reason: 'WAIT_BUYER_PAY changes nothing', orderId };
     const target = tradeStatus === undefined ? undefined : STATUS_FOR[tradeStatus];
-    if (!target) return { verdict: CallbackVerdict.REJECTED, reason: 'trade_status is missing or unknown', order };
+    if (!target) return { verdict: CallbackVerdict.REJECTED, reason: 'trade_status is missing or unknown', orderId };
 
     const cause: TransitionCause = {
       source: EventSource.NOTIFY,
@@ -165,27 +186,40 @@ export class CallbackService {
     if (params.refund_fee !== undefined) {
       const refunded = Money.parseDecimal(params.refund_fee);
       if (!refunded || refunded.compare(order.amount) > 0) {
-        return { verdict: CallbackVerdict.REJECTED, reason: 'refund_fee is not a decimal within the order amount', order };
+        return { verdict: CallbackVerdict.REJECTED, reason: 'refund_fee is not a decimal within the order amount', orderId };
       }
-      if (order.status === OrderStatus.TRADE_CLOSED && refunded.compare(order.refundedAmount) <= 0) {
-        // A refund notify that arrives after the refund that closed the order: nothing left to record.
-        await this.refunds.confirmFromNotify(tx, order, params.out_biz_no);
-        return { verdict: CallbackVerdict.DUPLICATE, reason: 'refund already recorded', order };
-      }
-      if (order.status === OrderStatus.TRADE_SUCCESS) {
-        // A refund notify (partial: TRADE_SUCCESS; full: TRADE_CLOSED) carries the cumulative refund_fee.
-        const before = `${order.status}/${order.refundedAmount.toString()}`;
-        await this.refunds.confirmFromNotify(tx, order, params.out_biz_no);
-        await this.refunds.recordRefunded(tx, order, refunded, EventSource.NOTIFY, `refund notify ${params.out_biz_no ?? ''}`.trim());
-        const changed = before !== `${order.status}/${order.refundedAmount.toString()}`;
-        return { verdict: changed ? CallbackVerdict.APPLIED : CallbackVerdict.DUPLICATE, reason: changed ? null : 'refund already recorded', order };
-      }
+      if (order.status !== OrderStatus.WAIT_BUYER_PAY) return this.refundNotify(db, params, order, refunded, target, cause);
       cause.refundedAmount = refunded;
     }
-    const result = await transition(tx, order, target, cause);
-    if (result.outcome === 'APPLIED') return { verdict: CallbackVerdict.APPLIED, reason: null, order };
-    if (result.outcome === 'REPEATED') return { verdict: CallbackVerdict.DUPLICATE, reason: `already ${order.status}`, order };
-    return { verdict: CallbackVerdict.REFUSED, reason: result.reason, order, alert: result.alert };
+    const result = await transition(db, order, target, cause);
+    if (result.outcome === 'APPLIED') return { verdict: CallbackVerdict.APPLIED, reason: null, orderId };
+    if (result.outcome === 'REPEATED') return { verdict: CallbackVerdict.DUPLICATE, reason: `already ${order.status}`, orderId };
+    return { verdict: CallbackVerdict.REFUSED, reason: result.reason, orderId, alert: result.alert };
+  }
+
+  /**
+   * A refund notify (partial: TRADE_SUCCESS or TRADE_FINISHED; full: TRADE_CLOSED) carries the cumulative
+   * refund_fee and the refund's out_request_no (out_biz_no), in any order and any number of times.
+   */
+  private async refundNotify(
+    db: SqlExecutor,
+    params: Record<string, string>,
+    order: OrderRow,
+    refunded: Money,
+    target: OrderStatus,
+    cause: TransitionCause,
+  ): Promise<Decision> {
+    const orderId = order.id;
+    const revived = await this.refunds.confirmFromNotify(db, orderId, params.out_biz_no);
+    const recorded = await this.refunds.applyRefunded(db, order, refunded, EventSource.NOTIFY, `refund notify ${params.out_biz_no ?? ''}`.trim());
+    let changed = recorded !== 'UNCHANGED';
+    if (target === OrderStatus.TRADE_FINISHED && recorded !== 'CLOSED' && order.status === OrderStatus.TRADE_SUCCESS) {
+      changed = (await transition(db, order, target, cause)).outcome === 'APPLIED' || changed;
+    }
+    if (revived) {
+      return { verdict: CallbackVerdict.APPLIED, reason: `refund ${params.out_biz_no} had been marked failed, but Alipay made it`, orderId, alert: true };
+    }
+    return { verdict: changed ? CallbackVerdict.APPLIED : CallbackVerdict.DUPLICATE, reason: changed ? null : 'refund already recorded', orderId };
   }
 
   /**
@@ -197,7 +231,7 @@ export class CallbackService {
     const raw = Buffer.from(query, 'latin1');
     const draft = this.draft(CallbackKind.RETURN, raw, remoteAddress);
     const refuse = async (reason: string): Promise<ReturnOutcome> => {
-      await this.recordAlone(draft, { verdict: CallbackVerdict.REJECTED, reason, order: null });
+      await this.recordAlone(draft, { verdict: CallbackVerdict.REJECTED, reason, orderId: null });
       return { verified: false, order: null, reason };
     };
     let params: Record<string, string>;
@@ -214,7 +248,7 @@ export class CallbackService {
     const orderNo = params.out_trade_no;
     const order = orderNo && orderNo.length <= 64 ? await this.orm.em.fork().findOne(Order, { orderNo }) : null;
     if (!order) return refuse('out_trade_no is not an order of ours');
-    await this.recordAlone(draft, { verdict: CallbackVerdict.IGNORED, reason: 'browser return; state comes from the notify', order });
+    await this.recordAlone(draft, { verdict: CallbackVerdict.IGNORED, reason: 'browser return; state comes from the notify', orderId: order.id });
     return { verified: true, order, reason: null };
   }
 
@@ -235,8 +269,7 @@ export class CallbackService {
   private async recordAlone(draft: LogDraft, decision: Decision): Promise<void> {
     this.count(draft.kind, decision.verdict);
     try {
-      const em = this.orm.em.fork();
-      await em.insert(CallbackLog, { ...draft, verdict: decision.verdict, reason: clip(decision.reason ?? undefined, 1000), order: decision.order?.id ?? null });
+      await insertLog(this.pool, draft, decision);
     } catch (err) {
       this.logger.error('could not record a callback', { kind: draft.kind, verdict: decision.verdict, error: err });
     }

@@ -6,9 +6,12 @@ import type { AlipayProvider } from '../alipay/alipay.provider';
 import type { ServiceContext } from '../common/context';
 import { AppError, badInput } from '../common/errors';
 import type { Logger } from '../common/logger';
+import type { Metrics } from '../common/metrics';
 import { Money } from '../common/money';
 import { IDEMPOTENCY_KEY, textProblem } from '../common/text';
+import { inEntityManager, type SqlExecutor } from '../db/sql';
 import { Order } from '../orders/order.entity';
+import type { OrderRow } from '../orders/order.row';
 import type { OrderService } from '../orders/order.service';
 import { transition } from '../orders/order.state';
 import { EventSource, OrderStatus } from '../orders/order.types';
@@ -23,10 +26,26 @@ export interface RefundRequest {
 }
 
 /**
+ * Alipay answers that settle a refund as refused for good. Anything else (system errors, unsigned answers, a
+ * query that fails after the refund was accepted) leaves it PENDING: marking it failed would free its amount for
+ * a second refund of money that may already have moved.
+ */
+const FINAL_REFUSALS = new Set([
+  'ACQ.REFUND_AMT_NOT_EQUAL_TOTAL',
+  'ACQ.TRADE_HAS_CLOSE',
+  'ACQ.TRADE_HAS_FINISHED',
+  'ACQ.TRADE_NOT_EXIST',
+  'ACQ.TRADE_STATUS_ERROR',
+  'ACQ.DISCORDANT_REPEAT_REQUEST',
+]);
+
+const sum = (amounts: Money[]) => amounts.reduce((a, b) => a.plus(b), Money.zero());
+
+/**
  * Refunds, partial and full, with Alipay's out_request_no as the retry handle. The amount is reserved under the
  * order's row lock before Alipay is called, so concurrent refunds can never add up past what was paid; a refund
- * whose outcome is unknown stays PENDING (still reserved) until a retry, syncOrder or the reconcile job learns
- * it from Alipay. A full refund closes the order through the transition function.
+ * whose outcome is unknown stays PENDING (still reserved) until a retry, syncOrder, the jobs or Alipay's refund
+ * notify settle it. A full refund closes the order through the transition function.
  */
 export class RefundService {
   constructor(
@@ -34,6 +53,7 @@ export class RefundService {
     private readonly alipay: AlipayProvider,
     private readonly orders: OrderService,
     private readonly logger: Logger,
+    private readonly metrics: Metrics,
   ) {}
 
   async refundOrder(ctx: ServiceContext, request: RefundRequest): Promise<Refund> {
@@ -72,14 +92,14 @@ export class RefundService {
       if (order.status !== OrderStatus.TRADE_SUCCESS) {
         throw new AppError('ORDER_NOT_REFUNDABLE', `Order is ${order.status}; only TRADE_SUCCESS orders can be refunded`, { status: order.status });
       }
-      const reserved = (await tx.find(Refund, { order, status: { $in: [RefundStatus.PENDING, RefundStatus.SUCCEEDED] } })).reduce(
-        (sum, r) => sum.plus(r.amount),
-        Money.zero(),
-      );
+      const refunds = await tx.find(Refund, { order, status: { $in: [RefundStatus.PENDING, RefundStatus.SUCCEEDED] } });
+      const succeeded = sum(refunds.filter((r) => r.status === RefundStatus.SUCCEEDED).map((r) => r.amount));
+      const pending = sum(refunds.filter((r) => r.status === RefundStatus.PENDING).map((r) => r.amount));
+      // What Alipay reported refunded counts too, when it is more than our succeeded refunds add up to.
+      const reserved = (succeeded.compare(order.refundedAmount) >= 0 ? succeeded : order.refundedAmount).plus(pending);
       if (reserved.plus(amount).compare(order.amount) > 0) {
-        throw new AppError('REFUND_AMOUNT_EXCEEDED', `At most ${order.amount.minus(reserved).toString()} can still be refunded`, {
-          refundable: order.amount.minus(reserved).toString(),
-        });
+        const refundable = order.amount.compare(reserved) > 0 ? order.amount.minus(reserved) : Money.zero();
+        throw new AppError('REFUND_AMOUNT_EXCEEDED', `At most ${refundable.toString()} can still be refunded`, { refundable: refundable.toString() });
       }
       return tx.create(Refund, {
         id: randomUUID(),
@@ -101,6 +121,7 @@ export class RefundService {
     const em = this.orm.em.fork();
     const refund = await em.findOneOrFail(Refund, { id: refundId }, { populate: ['order'] });
     const order = refund.order;
+    let done = false;
     try {
       const answer = await this.alipay.refund({
         outTradeNo: order.orderNo,
@@ -108,21 +129,29 @@ export class RefundService {
         outRequestNo: refund.outRequestNo,
         reason: refund.reason,
       });
-      const done = answer.done || (await this.alipay.refundQuery(order.orderNo, refund.outRequestNo)).done;
-      return done ? this.settle(refund.id, RefundStatus.SUCCEEDED, null) : refund;
+      done = answer.done;
     } catch (err) {
-      if (err instanceof AlipayError) {
-        return this.settle(refund.id, RefundStatus.FAILED, `${err.subCode ?? err.code}: ${err.subMsg ?? err.msg}`);
+      if (err instanceof AlipayError && err.verified && err.subCode && FINAL_REFUSALS.has(err.subCode)) {
+        return this.settle(refund.id, RefundStatus.FAILED, `${err.subCode}: ${err.subMsg ?? err.msg}`);
       }
+      this.logger.warn('refund outcome unknown; it stays pending', { outRequestNo: refund.outRequestNo, error: err });
       if (!strict) return refund;
       const failure = alipayFailure(err, 'refund');
       throw new AppError('ALIPAY_UNAVAILABLE', `${failure.message}; the refund is pending: retry with the same idempotencyKey, or syncOrder`, {
         refundId: refund.id,
       });
     }
+    if (!done) {
+      // Accepted, but no money moved in this call (a repeat, or still processing): ask whether the refund exists.
+      done = await this.alipay.refundQuery(order.orderNo, refund.outRequestNo).then(
+        (a) => a.done,
+        () => false,
+      );
+    }
+    return done ? this.settle(refund.id, RefundStatus.SUCCEEDED, null) : refund;
   }
 
-  /** Records a refund's outcome; the order's refundedAmount is the sum of succeeded refunds; in full, it closes. */
+  /** Records a refund's outcome under the order's row lock; a success brings the order's refundedAmount along. */
   private settle(refundId: string, status: RefundStatus.SUCCEEDED | RefundStatus.FAILED, failureReason: string | null): Promise<Refund> {
     return this.orm.em.fork().transactional(async (tx: EntityManager) => {
       const pre = await tx.findOneOrFail(Refund, { id: refundId });
@@ -132,39 +161,61 @@ export class RefundService {
       refund.status = status;
       refund.failureReason = failureReason;
       refund.updatedAt = new Date();
-      if (status === RefundStatus.FAILED) return refund;
-      const refunded = (await tx.find(Refund, { order, status: RefundStatus.SUCCEEDED })).reduce((sum, r) => sum.plus(r.amount), Money.zero());
-      await this.recordRefunded(tx, order, refunded, EventSource.ADMIN, `refund ${refund.outRequestNo}`);
+      if (status === RefundStatus.SUCCEEDED) {
+        await tx.flush();
+        await this.applyRefunded(inEntityManager(tx), order, Money.zero(), EventSource.ADMIN, `refund ${refund.outRequestNo}`);
+      }
       return refund;
     });
   }
 
   /**
-   * Sets the order's cumulative refunded amount (never lowering it); a full refund closes the order. Also used
-   * by the notify handler for Alipay's refund notifies (refund_fee).
+   * Brings the order's refundedAmount up to the most that is known to be refunded: Alipay's cumulative refund_fee
+   * (from a notify), or the sum of our succeeded refunds, whichever is more, never lowering it. When that is the
+   * whole amount of a paid order, the order closes through the transition function. Call it under the order's
+   * row lock, with an executor of that transaction.
    */
-  async recordRefunded(tx: EntityManager, order: Order, refunded: Money, source: EventSource, note: string): Promise<void> {
-    if (refunded.compare(order.refundedAmount) <= 0) return;
+  async applyRefunded(
+    db: SqlExecutor,
+    order: Pick<OrderRow, 'id' | 'orderNo' | 'status' | 'amount' | 'tradeNo' | 'refundedAmount'>,
+    reported: Money,
+    source: EventSource,
+    note: string,
+  ): Promise<'UNCHANGED' | 'RECORDED' | 'CLOSED'> {
+    const { rows } = await db.query<{ total: string | null }>(
+      `select sum(amount)::text as total from refunds where order_id = $1 and status = 'SUCCEEDED'`,
+      [order.id],
+    );
+    const succeeded = Money.parseDecimal(rows[0]?.total ?? '0') ?? Money.zero();
+    let refunded = order.refundedAmount;
+    for (const candidate of [reported, succeeded]) if (candidate.compare(refunded) > 0) refunded = candidate;
+    if (refunded.equals(order.refundedAmount)) return 'UNCHANGED';
     if (refunded.compare(order.amount) > 0) {
       this.logger.error('refunded amount above the order amount; not recorded', { orderNo: order.orderNo });
-      return;
+      return 'UNCHANGED';
     }
     if (refunded.equals(order.amount) && order.status === OrderStatus.TRADE_SUCCESS) {
-      await transition(tx, order, OrderStatus.TRADE_CLOSED, { source, note, refundedAmount: refunded });
-    } else {
-      order.refundedAmount = refunded;
-      order.updatedAt = new Date();
+      const closed = await transition(db, order, OrderStatus.TRADE_CLOSED, { source, note, refundedAmount: refunded });
+      if (closed.outcome === 'APPLIED') return 'CLOSED';
     }
+    await db.query('update orders set refunded_amount = $2, updated_at = $3 where id = $1', [order.id, refunded.toString(), new Date()]);
+    return 'RECORDED';
   }
 
-  /** Marks refunds Alipay confirms (refund notify with out_biz_no) as succeeded, inside the notify transaction. */
-  async confirmFromNotify(tx: EntityManager, order: Order, outRequestNo: string | undefined): Promise<void> {
-    if (!outRequestNo) return;
-    const refund = await tx.findOne(Refund, { order, outRequestNo, status: RefundStatus.PENDING });
-    if (refund) {
-      refund.status = RefundStatus.SUCCEEDED;
-      refund.updatedAt = new Date();
-    }
+  /**
+   * Alipay's refund notify (out_biz_no = out_request_no) confirms a refund. A refund we had marked failed but
+   * Alipay made is revived (returns true): its amount was free for another refund, so a person must look.
+   */
+  async confirmFromNotify(db: SqlExecutor, orderId: string, outRequestNo: string | undefined): Promise<boolean> {
+    if (!outRequestNo) return false;
+    const { rows } = await db.query<{ was: string }>(
+      `with old as (select id, status from refunds where order_id = $1 and out_request_no = $2 and status <> 'SUCCEEDED' for update)
+       update refunds r set status = 'SUCCEEDED', updated_at = now() from old where r.id = old.id returning old.status as was`,
+      [orderId, outRequestNo],
+    );
+    const revived = rows[0]?.was === RefundStatus.FAILED;
+    if (revived) this.metrics.inc('alipay_payment_alerts_total', 'Payments an order could not take (paid twice, paid after close)');
+    return revived;
   }
 
   /** Asks Alipay about this order's pending refunds (syncOrder). */
@@ -181,6 +232,9 @@ export class RefundService {
       { orderBy: { updatedAt: 'asc' }, limit },
     );
     for (const refund of pending) {
+      if (Date.now() - refund.createdAt.getTime() > 24 * 3600_000) {
+        this.logger.error('REFUND NEEDS ATTENTION: pending for more than a day', { outRequestNo: refund.outRequestNo });
+      }
       await this.orm.em.fork().nativeUpdate(Refund, { id: refund.id }, { updatedAt: new Date() });
       await this.execute(refund.id, false);
     }

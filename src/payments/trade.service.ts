@@ -7,6 +7,7 @@ import type { ServiceContext } from '../common/context';
 import { alipayUnavailable, AppError } from '../common/errors';
 import type { Logger } from '../common/logger';
 import { Money } from '../common/money';
+import { inEntityManager } from '../db/sql';
 import { Order } from '../orders/order.entity';
 import type { OrderService } from '../orders/order.service';
 import { transition, type TransitionResult } from '../orders/order.state';
@@ -104,7 +105,7 @@ export class TradeService {
       }
       const target = STATUS_FOR[answer.tradeStatus];
       if (!target) return null; // WAIT_BUYER_PAY: nothing to do
-      return transition(tx, order, target, {
+      return transition(inEntityManager(tx), order, target, {
         source,
         note: `alipay.trade.query says ${answer.tradeStatus}`,
         tradeNo: answer.tradeNo || undefined,
@@ -139,7 +140,7 @@ export class TradeService {
     }
     await this.orm.em.fork().transactional(async (tx: EntityManager) => {
       const locked = await tx.findOneOrFail(Order, { id: order.id }, { lockMode: LockMode.PESSIMISTIC_WRITE });
-      await transition(tx, locked, OrderStatus.TRADE_CLOSED, { source, note });
+      await transition(inEntityManager(tx), locked, OrderStatus.TRADE_CLOSED, { source, note });
     });
   }
 

@@ -2,9 +2,10 @@ import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { LockMode } from '@mikro-orm/core';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { Client } from 'pg';
+import { Client, type Pool } from 'pg';
 import { Money } from '../../src/common/money';
 import { initOrm } from '../../src/db/orm';
+import { createPool, inEntityManager } from '../../src/db/sql';
 import { Order } from '../../src/orders/order.entity';
 import { OrderEvent } from '../../src/orders/order-event.entity';
 import { OrderService } from '../../src/orders/order.service';
@@ -16,13 +17,16 @@ describe('the transition function on PostgreSQL', () => {
   let db: TestDatabase;
   let orm: MikroORM;
   let listener: Client;
+  let pool: Pool;
+  let orders: OrderService;
   const announced: string[] = [];
-  const orders = new OrderService({ orderTtlMs: 15 * 60_000 });
   const ctx = () => ({ user: { id: 'ivy', roles: [], isAdmin: false }, em: orm.em.fork() });
 
   beforeAll(async () => {
     db = await createTestDatabase();
     orm = await initOrm(db.url, 4);
+    pool = createPool(db.url, 4);
+    orders = new OrderService(pool, { orderTtlMs: 15 * 60_000 });
     listener = new Client({ connectionString: db.url });
     await listener.connect();
     listener.on('notification', (m) => announced.push(m.payload ?? ''));
@@ -30,6 +34,7 @@ describe('the transition function on PostgreSQL', () => {
   });
   afterAll(async () => {
     await listener?.end();
+    await pool?.end();
     await orm?.close();
     await db?.drop();
   });
@@ -40,7 +45,7 @@ describe('the transition function on PostgreSQL', () => {
     const order = await orders.createOrder(ctx(), { amount: Money.parse('2.00'), subject: 'tx' });
     await orm.em.fork().transactional(async (tx) => {
       const locked = await tx.findOneOrFail(Order, { id: order.id }, { lockMode: LockMode.PESSIMISTIC_WRITE });
-      const result = await transition(tx, locked, OrderStatus.TRADE_SUCCESS, { source: EventSource.SYNC, tradeNo: 'T1' });
+      const result = await transition(inEntityManager(tx), locked, OrderStatus.TRADE_SUCCESS, { source: EventSource.SYNC, tradeNo: 'T1' });
       expect(result).toEqual({ outcome: 'APPLIED', from: OrderStatus.WAIT_BUYER_PAY, to: OrderStatus.TRADE_SUCCESS });
       await settle();
       expect(announced).not.toContain(order.id);
@@ -59,7 +64,7 @@ describe('the transition function on PostgreSQL', () => {
     await expect(
       orm.em.fork().transactional(async (tx) => {
         const locked = await tx.findOneOrFail(Order, { id: order.id }, { lockMode: LockMode.PESSIMISTIC_WRITE });
-        await transition(tx, locked, OrderStatus.TRADE_SUCCESS, { source: EventSource.SYNC, tradeNo: 'T2' });
+        await transition(inEntityManager(tx), locked, OrderStatus.TRADE_SUCCESS, { source: EventSource.SYNC, tradeNo: 'T2' });
         throw new Error('abort');
       }),
     ).rejects.toThrow('abort');
@@ -75,7 +80,7 @@ describe('the transition function on PostgreSQL', () => {
       Array.from({ length: 10 }, () =>
         orm.em.fork().transactional(async (tx) => {
           const locked = await tx.findOneOrFail(Order, { id: order.id }, { lockMode: LockMode.PESSIMISTIC_WRITE });
-          return (await transition(tx, locked, OrderStatus.TRADE_SUCCESS, { source: EventSource.NOTIFY, tradeNo: 'T3' })).outcome;
+          return (await transition(inEntityManager(tx), locked, OrderStatus.TRADE_SUCCESS, { source: EventSource.NOTIFY, tradeNo: 'T3' })).outcome;
         }),
       ),
     );
@@ -87,8 +92,9 @@ describe('the transition function on PostgreSQL', () => {
     const order = await orders.createOrder(ctx(), { amount: Money.parse('5.00'), subject: 'refuse' });
     const outcome = await orm.em.fork().transactional(async (tx) => {
       const locked = await tx.findOneOrFail(Order, { id: order.id }, { lockMode: LockMode.PESSIMISTIC_WRITE });
-      await transition(tx, locked, OrderStatus.TRADE_CLOSED, { source: EventSource.JOB });
-      return transition(tx, locked, OrderStatus.TRADE_SUCCESS, { source: EventSource.NOTIFY, tradeNo: 'late' });
+      await transition(inEntityManager(tx), locked, OrderStatus.TRADE_CLOSED, { source: EventSource.JOB });
+      const closed = await tx.findOneOrFail(Order, { id: order.id }, { refresh: true });
+      return transition(inEntityManager(tx), closed, OrderStatus.TRADE_SUCCESS, { source: EventSource.NOTIFY, tradeNo: 'late' });
     });
     expect(outcome).toMatchObject({ outcome: 'REFUSED' });
     const saved = await orm.em.fork().findOneOrFail(Order, { id: order.id });

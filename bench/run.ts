@@ -1,0 +1,408 @@
+/**
+ * `npm run bench`: the three hot paths under load, on this machine, in one run (under 3 minutes).
+ *
+ * 1. An embedded PostgreSQL with durable settings (fsync and synchronous_commit on) and the server in production
+ *    mode (NODE_ENV=production), with fresh app and JWT keys and a benchmark "Alipay" key pair.
+ * 2. The machine's ceilings: RSA-2048 SHA256 signatures/s on all cores (worker threads), and single-row INSERT
+ *    and UPDATE rates of that PostgreSQL through `pg` with 16 clients.
+ * 3. Three workloads, each from its own autocannon process, 64 connections, warm-up then a measured window:
+ *    createOrder (many users), generatePayLink(PAGE), and POST /alipay/notify with distinct pre-signed notifies.
+ * 4. Per workload: rate, latency percentiles, errors, server CPU per request, peak RSS, event-loop delay p99, and
+ *    the rate as a fraction of its ceiling. A table, and bench/results/<date>.json.
+ */
+import 'reflect-metadata';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { Pool } from 'pg';
+import { issueToken } from '../src/auth/token.service';
+import { freePort, startEmbeddedPostgres, type RunningPostgres } from '../src/db/embedded-postgres';
+
+const ROOT = path.resolve(__dirname, '..');
+const REGISTER = path.join(ROOT, 'scripts/swc-register.js');
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 3);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
+const APP_ID = '2021000000000001';
+const SELLER_ID = '2088000000000001';
+const JWT_SECRET = `bench-${randomUUID()}-${randomUUID()}`;
+const CORES = os.availableParallelism();
+
+const log = (line: string) => process.stdout.write(`${line}\n`);
+const pem = (key: ReturnType<typeof generateKeyPairSync>['privateKey']) => key.export({ format: 'pem', type: 'pkcs8' }).toString();
+
+interface WorkloadResult {
+  name: string;
+  requests: number;
+  rate: number;
+  latency: { p50: number; p90: number; p99: number; max: number };
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+  badAnswers: number;
+  cpuMsPerRequest: number;
+  peakRssMb: number;
+  eventLoopDelayP99Ms: number;
+  ceiling: { name: string; rate: number };
+  fractionOfCeiling: number;
+  used: number;
+  /** Indices of the requests answered well (not saved in the report). */
+  answered: number[];
+}
+
+/** Runs code in `workers` worker threads (each loads TypeScript through the swc hook) and collects their results. */
+function inWorkers<T>(workers: number, code: string, data: (i: number) => unknown): Promise<T[]> {
+  return Promise.all(
+    Array.from(
+      { length: workers },
+      (_, i) =>
+        new Promise<T>((resolve, reject) => {
+          const worker = new Worker(`require(${JSON.stringify(REGISTER)});\n${code}`, { eval: true, workerData: data(i) });
+          worker.once('message', resolve);
+          worker.once('error', reject);
+        }),
+    ),
+  );
+}
+
+async function rsaCeiling(): Promise<number> {
+  const counts = await inWorkers<number>(CORES, `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const crypto = require('node:crypto');
+    const key = crypto.createPrivateKey(workerData.pem);
+    const data = Buffer.from('app_id=2021000000000001&biz_content={"out_trade_no":"x","total_amount":"88.88"}&charset=utf-8&method=alipay.trade.page.pay');
+    const until = Date.now() + workerData.ms;
+    let n = 0;
+    while (Date.now() < until) { crypto.sign('sha256', data, key); n++; }
+    parentPort.postMessage(n);
+  `, () => ({ pem: pem(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey), ms: 3000 }));
+  return counts.reduce((a, b) => a + b, 0) / 3;
+}
+
+async function pgCeilings(url: string): Promise<{ insert: number; update: number }> {
+  const pool = new Pool({ connectionString: url, max: 16 });
+  await pool.query('create table if not exists bench_ceiling (id bigserial primary key, v int not null, t text not null)');
+  const during = async (ms: number, statement: (client: import('pg').PoolClient) => Promise<unknown>) => {
+    let n = 0;
+    const until = Date.now() + ms;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        const client = await pool.connect();
+        try {
+          while (Date.now() < until) {
+            await statement(client);
+            n++;
+          }
+        } finally {
+          client.release();
+        }
+      }),
+    );
+    return n / (ms / 1000);
+  };
+  const insert = await during(3000, (c) => c.query('insert into bench_ceiling (v, t) values ($1, $2)', [1, 'row']));
+  const { rows } = await pool.query<{ max: string }>('select max(id)::text as max from bench_ceiling');
+  const max = Number(rows[0].max);
+  const update = await during(3000, (c) => c.query('update bench_ceiling set v = v + 1 where id = $1', [1 + Math.floor(Math.random() * max)]));
+  await pool.query('drop table bench_ceiling');
+  await pool.end();
+  return { insert, update };
+}
+
+function procStat(pid: number): { cpuMs: number; rssMb: number } {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
+  const rssPages = Number(fields[21]);
+  return { cpuMs: (ticks * 1000) / 100, rssMb: (rssPages * 4096) / 1024 / 1024 };
+}
+
+async function eventLoopP99(base: string, reset: boolean): Promise<number> {
+  const text = await (await fetch(`${base}/metrics${reset ? '?reset=eventloop' : ''}`)).text();
+  const m = /nodejs_eventloop_delay_ms\{quantile="0.99"\} ([0-9.e+-]+)/.exec(text);
+  return m ? Number(m[1]) : NaN;
+}
+
+/** Runs one workload in its own process and measures the server around its window. */
+async function workload(
+  name: string,
+  server: { url: string; pid: number },
+  spec: { path: string; dataFile: string; contentType: string; expect: 'graphql' | 'success' },
+  ceiling: { name: string; rate: number },
+): Promise<WorkloadResult> {
+  log(`\n▶ ${name}: ${WARMUP} s warm-up, then ${SECONDS} s measured, ${CONNECTIONS} connections`);
+  const specFile = path.join(os.tmpdir(), `bench-spec-${process.pid}-${name}.json`);
+  const answeredFile = path.join(os.tmpdir(), `bench-answered-${process.pid}-${name}.json`);
+  fs.writeFileSync(specFile, JSON.stringify({ url: server.url, method: 'POST', connections: CONNECTIONS, warmupSeconds: WARMUP, seconds: SECONDS, answeredFile, ...spec }));
+  const child = spawn(process.execPath, ['-r', REGISTER, path.join(__dirname, 'load.ts'), specFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let before = { cpuMs: 0, rssMb: 0 };
+  let peakRss = 0;
+  let sampler: NodeJS.Timeout | null = null;
+  child.stderr.on('data', (d) => process.stdout.write(String(d)));
+  child.stdout.on('data', async (d) => {
+    out += d;
+    if (String(d).includes('MEASURING')) {
+      if (process.env.BENCH_PROFILE) process.kill(server.pid, 'SIGUSR2');
+      before = procStat(server.pid);
+      await eventLoopP99(server.url, true);
+      sampler = setInterval(() => (peakRss = Math.max(peakRss, procStat(server.pid).rssMb)), 200);
+    }
+  });
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (sampler) clearInterval(sampler);
+  if (process.env.BENCH_PROFILE) process.kill(server.pid, 'SIGUSR2');
+  fs.rmSync(specFile, { force: true });
+  if (code !== 0) throw new Error(`${name}: load process exited with ${code}\n${out}`);
+  const answered = JSON.parse(fs.readFileSync(answeredFile, 'utf8')) as number[];
+  fs.rmSync(answeredFile, { force: true });
+  const after = procStat(server.pid);
+  const result = JSON.parse(out.trim().split('\n').pop()!) as Omit<WorkloadResult, 'name' | 'cpuMsPerRequest' | 'peakRssMb' | 'eventLoopDelayP99Ms' | 'ceiling' | 'fractionOfCeiling'>;
+  const eld = await eventLoopP99(server.url, false);
+  peakRss = Math.max(peakRss, after.rssMb);
+  return {
+    name,
+    ...result,
+    cpuMsPerRequest: result.requests ? (after.cpuMs - before.cpuMs) / result.requests : NaN,
+    peakRssMb: peakRss,
+    eventLoopDelayP99Ms: eld,
+    ceiling,
+    fractionOfCeiling: result.rate / ceiling.rate,
+    answered,
+  };
+}
+
+function waitForBanner(child: ChildProcess): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 60_000);
+    const onData = (d: Buffer) => {
+      out += d;
+      if (out.includes('GraphQL:')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}:\n${out}`)));
+  });
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'alipay-svc-bench-'));
+  fs.chmodSync(work, 0o755);
+  let pg: RunningPostgres | null = null;
+  let server: ChildProcess | null = null;
+  try {
+    log(`machine: ${CORES} cores, ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`);
+    log('▶ starting PostgreSQL (durable: fsync and synchronous_commit on)');
+    pg = await startEmbeddedPostgres({ root: path.join(work, 'pg'), durable: true, settings: { max_connections: 300 } });
+    const admin = new Pool({ connectionString: pg.url(), max: 1 });
+    await admin.query('create database bench');
+    await admin.end();
+    const dbUrl = pg.url('bench');
+
+    log('▶ ceilings: RSA-2048 SHA256 signatures on all cores, PostgreSQL single-row INSERT and UPDATE with 16 clients');
+    const rsa = await rsaCeiling();
+    log(`    RSA-2048 sign: ${Math.round(rsa)}/s`);
+    const pgRates = await pgCeilings(dbUrl);
+    log(`    INSERT: ${Math.round(pgRates.insert)}/s   UPDATE: ${Math.round(pgRates.update)}/s`);
+
+    log('▶ starting the server (NODE_ENV=production) with fresh keys');
+    const appKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+    const alipayKey = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const profileDir = process.env.BENCH_PROFILE ? path.resolve(process.env.BENCH_PROFILE) : null;
+    const profile = profileDir ? ['-r', path.join(__dirname, 'profiler-hook.js')] : [];
+    server = spawn(process.execPath, [...profile, '-r', REGISTER, path.join(ROOT, 'src/main.ts')], {
+      cwd: work,
+      env: {
+        PATH: process.env.PATH,
+        NODE_ENV: 'production',
+        PORT: String(port),
+        DATABASE_URL: dbUrl,
+        DATA_DIR: path.join(work, 'data'),
+        DB_POOL_SIZE: process.env.BENCH_DB_POOL ?? '20',
+        JWT_SECRET,
+        ALIPAY_GATEWAY: 'https://openapi.alipay.com/gateway.do',
+        ALIPAY_APP_ID: APP_ID,
+        ALIPAY_SELLER_ID: SELLER_ID,
+        ALIPAY_APP_PRIVATE_KEY: pem(appKey),
+        ALIPAY_PUBLIC_KEY: alipayKey.publicKey.export({ format: 'pem', type: 'spki' }).toString(),
+        JOBS_ENABLED: 'false',
+        LOG_LEVEL: 'warn',
+        UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? String(Math.max(4, CORES)),
+        ...(profileDir ? { BENCH_PROFILE_DIR: profileDir } : {}),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    await waitForBanner(server);
+    const target = { url, pid: server.pid! };
+
+    log('▶ preparing data: users and tokens, orders to pay, pre-signed notifies');
+    const data = await prepare(dbUrl, work, pem(alipayKey.privateKey));
+
+    const only = process.env.BENCH_ONLY?.split(',');
+    const wanted = (name: string) => !only || only.includes(name);
+    const results: WorkloadResult[] = [];
+    if (wanted('createOrder')) {
+      results.push(await workload('createOrder', target, { path: '/graphql', dataFile: data.createOrder, contentType: 'application/json', expect: 'graphql' }, { name: 'PostgreSQL INSERT', rate: pgRates.insert }));
+    }
+    if (wanted('generatePayLink')) {
+      results.push(await workload('generatePayLink', target, { path: '/graphql', dataFile: data.payLink, contentType: 'application/json', expect: 'graphql' }, { name: 'RSA-2048 sign', rate: rsa }));
+    }
+    if (wanted('notify')) {
+      results.push(await workload('notify', target, { path: '/alipay/notify', dataFile: data.notify, contentType: 'application/x-www-form-urlencoded; charset=utf-8', expect: 'success' }, { name: 'PostgreSQL UPDATE', rate: pgRates.update }));
+    }
+    const notify = results.find((r) => r.name === 'notify');
+    const check = notify ? await verifyNotifies(dbUrl, notify.answered, Math.min(notify.used, data.notifyCount)) : { ok: true, expected: 0, paid: 0, otherChanged: 0 };
+    for (const r of results) r.answered = [];
+
+    const report = {
+      date: new Date().toISOString(),
+      machine: { cores: CORES, cpu: os.cpus()[0]?.model, node: process.version, memoryGb: Math.round(os.totalmem() / 2 ** 30) },
+      settings: { seconds: SECONDS, warmup: WARMUP, connections: CONNECTIONS, dbPool: Number(process.env.BENCH_DB_POOL ?? 20) },
+      ceilings: { rsaSignPerSecond: rsa, pgInsertPerSecond: pgRates.insert, pgUpdatePerSecond: pgRates.update },
+      results,
+      notifyCheck: check,
+      durationSeconds: (Date.now() - started) / 1000,
+    };
+    fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true });
+    const file = path.join(__dirname, 'results', `${report.date.replace(/[:.]/g, '-')}.json`);
+    fs.writeFileSync(file, JSON.stringify(report, null, 2));
+    log(`\n${table(report)}`);
+    log(`\nnotify check: ${check.expected} notifies answered success, ${check.paid} orders paid (each with one status-change row); ${check.otherChanged} wrong${check.ok ? '' : '  ← FAILED'}`);
+    log(`results: ${path.relative(ROOT, file)}   (${report.durationSeconds.toFixed(0)} s)`);
+    if (!check.ok) process.exitCode = 1;
+  } finally {
+    if (server && server.exitCode === null) {
+      server.kill('SIGTERM');
+      await new Promise((r) => server!.once('exit', r));
+    }
+    await pg?.stop();
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** Users, tokens, orders and pre-signed notifies, written straight into the database and into request files. */
+async function prepare(dbUrl: string, dir: string, alipayPem: string): Promise<{ createOrder: string; payLink: string; notify: string; notifyCount: number }> {
+  const pool = new Pool({ connectionString: dbUrl, max: 4 });
+  const USERS = 5000;
+  const NOTIFIES = Number(process.env.BENCH_NOTIFIES ?? 40_000);
+  await pool.query(`insert into users (id, created_at) select 'bench-u-' || i, now() from generate_series(0, $1 - 1) i`, [USERS]);
+  await pool.query(
+    `insert into orders (id, order_no, user_id, subject, amount, status, refunded_amount, expires_at, created_at, updated_at)
+     select gen_random_uuid(), 'BP' || lpad(i::text, 10, '0'), 'bench-u-' || i, 'bench pay link', 88.88, 'WAIT_BUYER_PAY', 0,
+            now() + interval '1 day', now(), now() from generate_series(0, $1 - 1) i`,
+    [USERS],
+  );
+  await pool.query(
+    `insert into orders (id, order_no, user_id, subject, amount, status, refunded_amount, expires_at, created_at, updated_at)
+     select gen_random_uuid(), 'BN' || lpad(i::text, 10, '0'), 'bench-u-' || (i % $2), 'bench notify', 9.99, 'WAIT_BUYER_PAY', 0,
+            now() + interval '1 day', now(), now() from generate_series(0, $1 - 1) i`,
+    [NOTIFIES, USERS],
+  );
+  const payOrders = (await pool.query<{ id: string; user_id: string }>(`select id, user_id from orders where order_no like 'BP%' order by order_no`)).rows;
+  await pool.end();
+
+  const secret = new TextEncoder().encode(JWT_SECRET);
+  const tokens: string[] = [];
+  for (let i = 0; i < USERS; i++) tokens.push(await issueToken(secret, { sub: `bench-u-${i}` }, { expiresIn: '2h' }));
+
+  const write = (name: string, lines: string[]) => {
+    const file = path.join(dir, `${name}.ndjson`);
+    fs.writeFileSync(file, `${lines.join('\n')}\n`);
+    return file;
+  };
+  const createQuery = 'mutation($input: CreateOrderInput!) { createOrder(input: $input) { id orderNo status amount } }';
+  const createOrder = write(
+    'createOrder',
+    tokens.map((t) => JSON.stringify({ headers: { authorization: `Bearer ${t}` }, body: JSON.stringify({ query: createQuery, variables: { input: { amount: '88.88', subject: 'bench 一杯茶' } } }) })),
+  );
+  const linkQuery = 'mutation($id: ID!) { generatePayLink(orderId: $id, channel: PAGE) { url expiresAt } }';
+  const payLink = write(
+    'payLink',
+    payOrders.map((o, i) => JSON.stringify({ headers: { authorization: `Bearer ${tokens[i]}` }, body: JSON.stringify({ query: linkQuery, variables: { id: o.id } }) })),
+  );
+
+  const per = Math.ceil(NOTIFIES / CORES);
+  const parts = await inWorkers<string[]>(CORES, `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const crypto = require('node:crypto');
+    const { signedNotifyBody } = require(${JSON.stringify(path.join(ROOT, 'src/sandbox/sandbox.callbacks.ts'))});
+    const key = crypto.createPrivateKey(workerData.pem);
+    (async () => {
+      const out = [];
+      for (let i = workerData.from; i < workerData.to; i++) {
+        const body = await signedNotifyBody({ appId: ${JSON.stringify(APP_ID)}, sellerId: ${JSON.stringify(SELLER_ID)}, outTradeNo: 'BN' + String(i).padStart(10, '0'),
+          tradeNo: '2026112522001' + String(i).padStart(15, '0'), totalAmount: '9.99', subject: 'bench notify', tradeStatus: 'TRADE_SUCCESS', buyerId: '2088000000000002' }, key);
+        out.push(JSON.stringify({ body }));
+      }
+      parentPort.postMessage(out);
+    })();
+  `, (i) => ({ pem: alipayPem, from: i * per, to: Math.min(NOTIFIES, (i + 1) * per) }));
+  const notify = write('notify', parts.flat());
+  return { createOrder, payLink, notify, notifyCount: NOTIFIES };
+}
+
+/**
+ * After the notify run: every order whose notify was answered `success` is paid; no order whose notify was never
+ * sent is paid (a notify still in flight when the window closed may have been committed without its answer
+ * arriving); no other order changed.
+ */
+async function verifyNotifies(dbUrl: string, answered: number[], sent: number): Promise<{ ok: boolean; expected: number; paid: number; otherChanged: number }> {
+  const pool = new Pool({ connectionString: dbUrl, max: 1 });
+  const paidRows = (await pool.query<{ i: number }>(`select substr(order_no, 3)::int as i from orders where order_no like 'BN%' and status = 'TRADE_SUCCESS'`)).rows;
+  const paid = new Set(paidRows.map((r) => r.i));
+  const missing = answered.filter((i) => !paid.has(i)).length;
+  const beyond = paidRows.filter((r) => r.i >= sent).length;
+  const others = Number((await pool.query<{ n: string }>(`select count(*)::text as n from orders where order_no not like 'BN%' and status <> 'WAIT_BUYER_PAY'`)).rows[0].n);
+  const events = Number((await pool.query<{ n: string }>(`select count(*)::text as n from order_events e join orders o on o.id = e.order_id where o.order_no like 'BN%' and e.type = 'STATUS_CHANGED'`)).rows[0].n);
+  await pool.end();
+  const expected = new Set(answered).size;
+  return { ok: missing === 0 && beyond === 0 && others === 0 && events === paid.size, expected, paid: paid.size, otherChanged: others + beyond + missing };
+}
+
+const TARGETS: Record<string, { rate: number; p99: number; eld?: number }> = {
+  createOrder: { rate: 3000, p99: 50 },
+  generatePayLink: { rate: 2000, p99: 50, eld: 10 },
+  notify: { rate: 2000, p99: 50 },
+};
+
+function table(report: { results: WorkloadResult[]; ceilings: Record<string, number> }): string {
+  const rows = [
+    ['workload', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'errors', 'CPU ms/req', 'peak RSS MB', 'ELD p99 ms', 'of ceiling', 'target', 'met'],
+    ...report.results.map((r) => {
+      const t = TARGETS[r.name];
+      const failures = r.errors + r.timeouts + r.non2xx + r.badAnswers;
+      const met = r.rate >= t.rate && r.latency.p99 <= t.p99 && (t.eld === undefined || r.eventLoopDelayP99Ms <= t.eld) && r.peakRssMb <= 250 && failures === 0;
+      return [
+        r.name,
+        Math.round(r.rate).toString(),
+        r.latency.p50.toString(),
+        r.latency.p90.toString(),
+        r.latency.p99.toString(),
+        failures.toString(),
+        r.cpuMsPerRequest.toFixed(3),
+        r.peakRssMb.toFixed(0),
+        r.eventLoopDelayP99Ms.toFixed(1),
+        `${(r.fractionOfCeiling * 100).toFixed(0)}% of ${r.ceiling.name} ${Math.round(r.ceiling.rate)}/s`,
+        `≥${t.rate}/s p99≤${t.p99}${t.eld ? ` ELD≤${t.eld}` : ''}`,
+        met ? 'yes' : 'NO',
+      ];
+    }),
+  ];
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows.map((r) => `| ${r.map((cell, c) => cell.padEnd(widths[c])).join(' | ')} |`).join('\n');
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : err}\n`);
+  process.exit(1);
+});
