@@ -61,8 +61,20 @@ const GRAPHQL_BODY_LIMIT = '100kb';
  * /alipay/return, and /healthz, /readyz, /metrics. Listens on config.host:config.port (0 = any free port).
  */
 export async function startApp(deps: AppDeps): Promise<RunningApp> {
+  // What has been started so far, stopped in reverse if a later step fails (a port in use, say).
+  const started: Array<() => Promise<unknown>> = [];
+  try {
+    return await buildApp(deps, started);
+  } catch (err) {
+    for (const stop of started.reverse()) await stop().catch(() => undefined);
+    throw err;
+  }
+}
+
+async function buildApp(deps: AppDeps, started: Array<() => Promise<unknown>>): Promise<RunningApp> {
   const { config, orm, logger } = deps;
   const metrics = new Metrics();
+  started.push(async () => metrics.close());
   const certificates = config.alipay.certificates;
   const alipay = new AlipayProvider({
     appId: config.alipay.appId,
@@ -78,9 +90,11 @@ export async function startApp(deps: AppDeps): Promise<RunningApp> {
   const tokens = new TokenService(config.jwt);
   const orderEvents = new OrderEvents(deps.databaseUrl, logger);
   await orderEvents.start();
+  started.push(() => orderEvents.stop());
   metrics.gauge('graphql_subscriptions_active', 'Open orderStatusChanged subscriptions', () => orderEvents.activeSubscriptions);
   // The hot paths (createOrder, pay links, notifies) use plain SQL on a pool of their own.
   const pool = createPool(deps.databaseUrl, config.dbPoolSize);
+  started.push(() => pool.end());
   const orders = new OrderService(pool, { orderTtlMs: config.orderTtlMs });
   const refunds = new RefundService(orm, alipay, orders, logger, metrics);
   const trades = new TradeService(orm, alipay, orders, refunds, logger);
@@ -106,6 +120,8 @@ export async function startApp(deps: AppDeps): Promise<RunningApp> {
       certificates?.appCertSn ?? null,
     );
     localAlipay.start();
+    const local = localAlipay;
+    started.push(() => local.stop());
   }
   const jobs = config.jobsEnabled
     ? new Jobs(
@@ -118,7 +134,10 @@ export async function startApp(deps: AppDeps): Promise<RunningApp> {
         logger,
       )
     : null;
-  await jobs?.start();
+  if (jobs) {
+    await jobs.start();
+    started.push(() => jobs.stop());
+  }
   const contextDeps = { orm, tokens, services };
 
   const app = express();
@@ -129,6 +148,7 @@ export async function startApp(deps: AppDeps): Promise<RunningApp> {
   const schema = await buildAppSchema();
   const formatError = errorFormatter(logger);
   const wsServer = new WebSocketServer({ server, path: '/graphql', maxPayload: 64 * 1024 });
+  wsServer.on('error', () => undefined); // the HTTP server's own errors (EADDRINUSE) are reported by listen below
   const wsCleanup = useServer<Record<string, unknown>>(
     {
       schema,
@@ -158,6 +178,7 @@ export async function startApp(deps: AppDeps): Promise<RunningApp> {
     ],
   });
   await apollo.start();
+  started.push(() => apollo.stop());
 
   app.get('/healthz', (_req, res) => {
     res.type('text/plain').send('ok');

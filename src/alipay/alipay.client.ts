@@ -124,11 +124,12 @@ export class AlipayClient {
     let verified = false;
     if (split.sign) {
       const expectedSn = this.options.alipayCertSn;
-      if (expectedSn && split.alipayCertSn && split.alipayCertSn !== expectedSn) {
+      if (expectedSn && split.alipayCertSn !== expectedSn) {
+        const which = split.alipayCertSn ? `certificate ${split.alipayCertSn}` : 'no alipay_cert_sn';
         return {
           ok: false,
           retry: false,
-          error: new AlipayResponseError(`Alipay signed ${method} with certificate ${split.alipayCertSn}, not the configured ${expectedSn}`),
+          error: new AlipayResponseError(`Alipay signed ${method} with ${which}, not the configured ${expectedSn}`),
         };
       }
       verified = await verifyText(split.content, split.sign, this.options.alipayPublicKey, this.options.app.signType);

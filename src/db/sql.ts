@@ -11,7 +11,7 @@ export interface SqlExecutor {
 }
 
 export function createPool(databaseUrl: string, size: number): Pool {
-  return new Pool({ connectionString: databaseUrl, max: size, application_name: 'alipay-service' });
+  return new Pool({ connectionString: databaseUrl, max: size, application_name: 'alipay-service-sql' });
 }
 
 /** Runs `work` in one transaction on one pooled connection: COMMIT when it resolves, ROLLBACK when it throws. */

@@ -144,14 +144,25 @@ export class TradeService {
     });
   }
 
-  /** Job: closes unpaid orders past their expiry, at Alipay and here (a payment found meanwhile is applied). */
-  async closeExpired(limit = 50): Promise<number> {
+  /**
+   * Job: closes unpaid orders past their expiry, at Alipay and here (a payment found meanwhile is applied). One
+   * that cannot be closed now waits its turn (checkedAt) instead of blocking the ones behind it.
+   */
+  async closeExpired(limit = 50, retryEveryMs = 2 * 60_000): Promise<number> {
+    const now = Date.now();
     const due = await this.orm.em.fork().find(
       Order,
-      { status: OrderStatus.WAIT_BUYER_PAY, expiresAt: { $lte: new Date() } },
-      { orderBy: { expiresAt: 'asc' }, limit },
+      {
+        status: OrderStatus.WAIT_BUYER_PAY,
+        expiresAt: { $lte: new Date(now) },
+        $or: [{ checkedAt: null }, { checkedAt: { $lte: new Date(now - retryEveryMs) } }],
+      },
+      { orderBy: { checkedAt: 'asc nulls first', expiresAt: 'asc' }, limit },
     );
-    for (const order of due) await this.close(order, EventSource.JOB, false);
+    for (const order of due) {
+      await this.markChecked(order.id);
+      await this.close(order, EventSource.JOB, false);
+    }
     return due.length;
   }
 

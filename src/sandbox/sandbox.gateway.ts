@@ -74,7 +74,8 @@ export class SandboxGateway {
       if (!(err instanceof GatewayError)) throw err;
       if (page) return { kind: 'error-page', error: err };
       const body = { code: err.code, msg: err.msg, ...(err.subCode ? { sub_code: err.subCode } : {}), ...(err.subMsg ? { sub_msg: err.subMsg } : {}) };
-      return { kind: 'json', body: await this.respond(app ? method : null, body, app) };
+      const known = method !== undefined && (API_METHODS.has(method) || PAY_METHODS.has(method));
+      return { kind: 'json', body: await this.respond(app && known ? method : null, body, app) };
     }
   }
 
@@ -135,10 +136,10 @@ export class SandboxGateway {
   private async respond(method: string | null, body: Record<string, string>, app: SandboxApp | null): Promise<string> {
     const content = JSON.stringify(body);
     if (!method || !app) return `{"error_response":${content}}`;
-    const member = `${method.replace(/\./g, '_')}_response`;
+    const member = JSON.stringify(`${method.replace(/\./g, '_')}_response`);
     const sign = await signText(content, this.alipayKey, app.signType as SignType);
     const certSn = app.appCertSn && this.certs ? `,"alipay_cert_sn":"${this.certs.alipayCertSn}"` : '';
-    return `{"${member}":${content},"sign":"${sign}"${certSn}}`;
+    return `{${member}:${content},"sign":"${sign}"${certSn}}`;
   }
 }
 

@@ -110,7 +110,7 @@ export class SandboxNotifier {
         signal: AbortSignal.timeout(this.options.timeoutMs ?? 15_000),
         redirect: 'manual',
       });
-      reply = (await response.text()).slice(0, MAX_REPLY);
+      reply = await readCapped(response, MAX_REPLY);
       if (response.status !== 200) reply = `HTTP ${response.status}: ${reply}`;
     } catch (err) {
       reply = `no answer: ${(err as Error).name === 'TimeoutError' ? 'timed out' : (err as Error).message}`.slice(0, MAX_REPLY);
@@ -120,10 +120,12 @@ export class SandboxNotifier {
     const exhausted = attempts > RETRY_SCHEDULE_MS.length;
     const status = delivered ? NotificationStatus.DELIVERED : exhausted ? NotificationStatus.FAILED : NotificationStatus.PENDING;
     const waitMs = delivered || exhausted ? 0 : Math.round(RETRY_SCHEDULE_MS[attempts - 1] * this.options.timeScale);
+    // Only if the row is still the one claimed: past its lease another instance may have taken it over.
     await this.orm.em.fork().getConnection().execute(
       `update sandbox_notifications set status = ?, attempts = ?, last_reply = ?, last_attempt_at = now(),
-              next_attempt_at = now() + (? * interval '1 millisecond') where id = ?`,
-      [status, attempts, reply, waitMs, row.id],
+              next_attempt_at = now() + (? * interval '1 millisecond')
+       where id = ? and attempts = ? and status = ?`,
+      [status, attempts, reply, waitMs, row.id, row.attempts, NotificationStatus.PENDING],
     );
     if (!delivered) {
       this.logger.info('local Alipay: notify not acknowledged', {
@@ -134,4 +136,20 @@ export class SandboxNotifier {
       });
     }
   }
+}
+
+/** The first `max` characters of a reply, without reading more of a large body than that. */
+async function readCapped(response: Response, max: number): Promise<string> {
+  const reader = response.body?.getReader();
+  if (!reader) return '';
+  const chunks: Buffer[] = [];
+  let size = 0;
+  while (size < max * 4) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(Buffer.from(value));
+    size += value.length;
+  }
+  await reader.cancel().catch(() => undefined);
+  return Buffer.concat(chunks).toString('utf8').slice(0, max);
 }

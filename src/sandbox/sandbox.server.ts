@@ -203,6 +203,11 @@ export class LocalAlipay {
           res.status(400).json({ errors: problems });
           return;
         }
+        if (await this.trades.app(appId)) {
+          // Replacing a registered key over an unauthenticated API would let anyone break that app's payments.
+          res.status(409).json({ errors: [`app ${appId} is already registered; the local Alipay keeps its first key`] });
+          return;
+        }
         let appCertSn = (body.appCertSn as string | undefined) ?? null;
         let appCertPem: string | undefined;
         if (certs && !appCertSn && this.options.issueAppCertificate) {

@@ -4,6 +4,7 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { SignType } from '../alipay/alipay.signer';
 import { beijingTime, parseBeijingTime } from '../alipay/alipay.time';
 import { Money } from '../common/money';
+import { sqlState } from '../db/sql';
 import { newNotifyId, newTradeNo, notifyFields, type NotifyTrade } from './sandbox.callbacks';
 import {
   NotificationStatus,
@@ -156,11 +157,31 @@ export class SandboxTrades {
     if (subject === undefined) throw missingArgument('isv.missing-parameter', '缺少必选参数 subject');
     if ([...subject].length > 256) throw INVALID('subject');
     const body = text(biz, 'body') ?? null;
+    if (body !== null && [...body].length > 128) throw INVALID('body');
     const expireText = text(biz, 'time_expire');
     const timeExpire = expireText === undefined ? null : parseBeijingTime(expireText);
     if (expireText !== undefined && !timeExpire) throw INVALID('time_expire');
     const quitUrl = text(biz, 'quit_url') ?? null;
+    for (const [name, url] of [['notify_url', urls.notifyUrl], ['return_url', urls.returnUrl], ['quit_url', quitUrl]] as const) {
+      if (url && (!/^https?:\/\/\S+$/.test(url) || url.length > 2048)) throw invalidArgument('isv.invalid-parameter', `${name} 必须是 http(s) 地址`);
+    }
 
+    try {
+      return await this.openOnce(app, method, { outTradeNo, totalAmount, subject, body, timeExpire, quitUrl }, urls);
+    } catch (err) {
+      // Two first opens of one link at once: the loser finds the winner's trade on the second try.
+      if (sqlState(err) === '23505') return this.openOnce(app, method, { outTradeNo, totalAmount, subject, body, timeExpire, quitUrl }, urls);
+      throw err;
+    }
+  }
+
+  private async openOnce(
+    app: SandboxApp,
+    method: string,
+    t: { outTradeNo: string; totalAmount: Money; subject: string; body: string | null; timeExpire: Date | null; quitUrl: string | null },
+    urls: { notifyUrl?: string; returnUrl?: string },
+  ): Promise<SandboxTrade> {
+    const { outTradeNo, totalAmount, subject, body, timeExpire, quitUrl } = t;
     const em = this.em();
     const trade = await em.transactional(async (tx) => {
       let existing = await tx.findOne(SandboxTrade, { appId: app.appId, outTradeNo }, { lockMode: LockMode.PESSIMISTIC_WRITE });
@@ -300,6 +321,7 @@ export class SandboxTrades {
   async refund(app: SandboxApp, biz: Biz): Promise<Record<string, string>> {
     const refundAmount = amount(biz, 'refund_amount');
     const reason = text(biz, 'refund_reason') ?? null;
+    if (reason !== null && [...reason].length > 256) throw INVALID('refund_reason');
     return this.em().transactional(async (tx) => {
       const trade = await this.find(tx, app, biz, true);
       const outRequestNo = text(biz, 'out_request_no') ?? trade.outTradeNo;

@@ -59,4 +59,41 @@ describe('the local Alipay and the new mutations refuse bad input clearly and ch
     }
     expect((await server.gql(REFUND, { input: { orderId: order.id, amount: 1 } }, admin)).errors![0].extensions!.code).toBe('BAD_USER_INPUT');
   });
+
+  it('opens one trade for eight simultaneous first visits of a pay link', async () => {
+    const token = await server.token('quinn');
+    const order = (await server.gql(`mutation { createOrder(input: { amount: "3.00", subject: "race" }) { id } }`, {}, token)).data!.createOrder;
+    const url = (await server.gql(`mutation($id: ID!) { generatePayLink(orderId: $id) { url } }`, { id: order.id }, token)).data!.generatePayLink.url;
+    const visits = await Promise.all(Array.from({ length: 8 }, () => fetch(url, { redirect: 'manual' })));
+    expect(visits.map((v) => v.status)).toEqual(Array(8).fill(303));
+    expect(new Set(visits.map((v) => v.headers.get('location'))).size).toBe(1);
+  });
+
+  it('answers an unknown or hostile method name with a well-formed, unsigned error_response', async () => {
+    const res = await gateway(`?method=${encodeURIComponent('x","evil":"1')}&app_id=${server.config.alipay.appId}&sign_type=RSA2&sign=AAAA&timestamp=2026-01-01%2000:00:00`);
+    const body = await json(res);
+    expect(body.error_response).toMatchObject({ code: '40002' });
+    expect(Object.keys(body)).toEqual(['error_response']);
+  });
+
+  it('answers over-long business fields with ACQ.INVALID_PARAMETER, not a server error', async () => {
+    const client = server.app.alipay.client;
+    const tooLongReason = await client.exec('alipay.trade.refund', { out_trade_no: 'nope', refund_amount: '1.00', refund_reason: 'r'.repeat(300) }, { idempotent: true }).catch((e) => e);
+    expect(tooLongReason).toMatchObject({ code: '40004', subCode: 'ACQ.INVALID_PARAMETER' });
+    const { url } = await server.app.alipay.payRequest('PAGE', { outTradeNo: 'LONGBODY1', totalAmount: '1.00', subject: 's', body: 'b'.repeat(200) }, { notifyUrl: `${server.url}/alipay/notify` });
+    const res = await fetch(url!, { redirect: 'manual' });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain('ACQ.INVALID_PARAMETER');
+  });
+
+  it('refuses to replace a registered app key through the control API', async () => {
+    const { generateKeyPairSync } = await import('node:crypto');
+    const publicKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'pem', type: 'spki' }).toString();
+    const res = await fetch(`${server.url}/sandbox/alipay/apps/${server.config.alipay.appId}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ publicKey }) });
+    expect(res.status).toBe(409);
+    const token = await server.token('rae');
+    const order = (await server.gql(`mutation { createOrder(input: { amount: "1.00", subject: "still works" }) { id } }`, {}, token)).data!.createOrder;
+    const url = (await server.gql(`mutation($id: ID!) { generatePayLink(orderId: $id) { url } }`, { id: order.id }, token)).data!.generatePayLink.url;
+    expect((await fetch(url, { redirect: 'manual' })).status).toBe(303);
+  });
 });

@@ -121,10 +121,12 @@ describe('the gateway client', () => {
     }
   });
 
-  it('in certificate mode refuses a response signed under another certificate', async () => {
+  it('in certificate mode refuses a response signed under another certificate, or under none named', async () => {
     const content = '{"code":"10000","msg":"Success"}';
     script = async () => ({ body: await signed('alipay_trade_query_response', content, ',"alipay_cert_sn":"0000aaaa"') });
     await expect(query(client({ alipayCertSn: '7513daaaa48aa3ba2e4018d84402479c' }))).rejects.toThrow('not the configured');
+    script = async () => ({ body: await signed('alipay_trade_query_response', content) });
+    await expect(query(client({ alipayCertSn: '7513daaaa48aa3ba2e4018d84402479c' }))).rejects.toThrow('no alipay_cert_sn');
     script = async () => ({ body: await signed('alipay_trade_query_response', content, ',"alipay_cert_sn":"7513daaaa48aa3ba2e4018d84402479c"') });
     await expect(query(client({ alipayCertSn: '7513daaaa48aa3ba2e4018d84402479c' }))).resolves.toMatchObject({ code: '10000' });
   });
