@@ -205,7 +205,7 @@ async function main(): Promise<void> {
     const admin = new Pool({ connectionString: pg.url(), max: 1 });
     await admin.query('create database bench');
     await admin.end();
-    const dbUrl = pg.url('bench');
+    const dbUrl = pg.url('bench', 'socket');
 
     log('▶ ceilings: RSA-2048 SHA256 signatures on all cores, PostgreSQL single-row INSERT and UPDATE with 16 clients');
     const rsa = await rsaCeiling();

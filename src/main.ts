@@ -89,7 +89,7 @@ async function main(): Promise<void> {
     let databaseUrl = config.databaseUrl;
     if (!databaseUrl) {
       pg = await startEmbeddedPostgres({ root: path.join(config.dataDir, 'postgres') });
-      databaseUrl = pg.url('postgres');
+      databaseUrl = pg.url('postgres', 'socket'); // node-postgres takes the Unix socket; MikroORM uses TCP
       if (pg.relocatedBecause) logger.warn(`embedded PostgreSQL: ${pg.relocatedBecause}`);
       logger.info('embedded PostgreSQL started', { dataDir: pg.root, port: pg.port });
     }

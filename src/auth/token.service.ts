@@ -18,9 +18,13 @@ const SUBJECT = /^[^\u0000-\u001f\u007f]{1,128}$/;
  * Issuer and audience are checked when configured. Every failure is UNAUTHENTICATED with a short reason and
  * never echoes the token.
  */
+/** Verified tokens are remembered until they expire: a token is immutable, so checking it once is enough. */
+const CACHE_SIZE = 10_000;
+
 export class TokenService {
   private readonly key: Uint8Array | KeyObject | JWTVerifyGetKey;
   private readonly algorithms: string[];
+  private readonly verified = new Map<string, { user: AuthUser; expiresAt: number }>();
 
   constructor(private readonly config: JwtConfig) {
     if (config.kind === 'secret') {
@@ -45,6 +49,16 @@ export class TokenService {
 
   async verify(token: string): Promise<AuthUser> {
     if (token.length > MAX_TOKEN_LENGTH) throw unauthenticated('Token is too long');
+    const cached = this.verified.get(token);
+    if (cached) {
+      if (cached.expiresAt > Date.now()) return cached.user;
+      this.verified.delete(token);
+    }
+    const user = await this.verifyNow(token);
+    return user;
+  }
+
+  private async verifyNow(token: string): Promise<AuthUser> {
     let payload: JWTPayload;
     try {
       const options = {
@@ -65,7 +79,12 @@ export class TokenService {
     }
     const rolesClaim = (payload as { roles?: unknown }).roles;
     const roles = Array.isArray(rolesClaim) ? rolesClaim.filter((r): r is string => typeof r === 'string').slice(0, 32) : [];
-    return { id: payload.sub, roles, isAdmin: roles.includes('admin') };
+    const user = { id: payload.sub, roles, isAdmin: roles.includes('admin') };
+    if (typeof payload.exp === 'number') {
+      if (this.verified.size >= CACHE_SIZE) this.verified.delete(this.verified.keys().next().value as string);
+      this.verified.set(token, { user, expiresAt: payload.exp * 1000 });
+    }
+    return user;
   }
 }
 

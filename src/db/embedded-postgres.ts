@@ -37,7 +37,8 @@ export interface RunningPostgres {
   relocatedBecause: string | null;
   port: number;
   pid: number;
-  url(database?: string): string;
+  /** A connection URL; `socket` connects through the Unix socket when there is one (faster than TCP). */
+  url(database?: string, via?: 'tcp' | 'socket'): string;
   stop(): Promise<void>;
 }
 
@@ -333,10 +334,17 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   if (!port) port = await freePort();
   fs.writeFileSync(portFile, String(port));
 
+  // A Unix socket is cheaper than TCP on loopback; its path must stay short (the kernel allows about 100 bytes).
+  const socketDir = path.join(root, 'run');
+  const useSocket = socketDir.length + `/.s.PGSQL.${port}.lock`.length < 100;
+  if (useSocket) {
+    ensureDir(socketDir, 0o755);
+    if (runAs) fs.chownSync(socketDir, runAs.uid, runAs.gid);
+  }
   const durable = options.durable ?? true;
   const settings: Record<string, string | number> = {
     listen_addresses: '127.0.0.1',
-    unix_socket_directories: '',
+    unix_socket_directories: useSocket ? socketDir : '',
     max_connections: 200,
     timezone: 'UTC',
     log_timezone: 'UTC',
@@ -370,8 +378,9 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   };
   process.once('exit', onExit);
 
-  const url = (database = 'postgres') =>
-    `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
+  const url = (database = 'postgres', via: 'tcp' | 'socket' = 'tcp') =>
+    `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(database)}` +
+    (via === 'socket' && useSocket ? `?host=${encodeURIComponent(socketDir)}` : '');
 
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> => {

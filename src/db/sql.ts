@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { createHash } from 'node:crypto';
 import { Pool, type PoolClient } from 'pg';
 
 /**
@@ -12,6 +13,25 @@ export interface SqlExecutor {
 
 export function createPool(databaseUrl: string, size: number): Pool {
   return new Pool({ connectionString: databaseUrl, max: size, application_name: 'alipay-service-sql' });
+}
+
+const statementNames = new Map<string, string>();
+
+/**
+ * An executor that runs every statement as a named prepared statement (PostgreSQL parses and plans it once per
+ * connection, and later executions send only the parameters). The name is derived from the text.
+ */
+export function prepared(db: Pool | PoolClient): SqlExecutor {
+  return {
+    query<R extends object>(text: string, params: unknown[] = []) {
+      let name = statementNames.get(text);
+      if (!name) {
+        name = `s${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
+        statementNames.set(text, name);
+      }
+      return db.query<R>({ name, text, values: params });
+    },
+  };
 }
 
 /** Runs `work` in one transaction on one pooled connection: COMMIT when it resolves, ROLLBACK when it throws. */

@@ -5,7 +5,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { beijingTime } from '../alipay/alipay.time';
 import type { ServiceContext } from '../common/context';
 import { badInput, notFound } from '../common/errors';
-import { sqlState } from '../db/sql';
+import { prepared, sqlState, type SqlExecutor } from '../db/sql';
 import { CallbackLog } from '../payments/callback-log.entity';
 import { ORDER_COLUMNS, orderFromRow, type FullOrderRowText } from './order.row';
 import type { OrderConnection } from './order.connection';
@@ -42,10 +42,14 @@ const INSERT_ORDER_SQL = `
   select * from new_order`;
 
 export class OrderService {
+  private readonly db: SqlExecutor;
+
   constructor(
-    private readonly pool: Pool,
+    pool: Pool,
     private readonly options: { orderTtlMs: number },
-  ) {}
+  ) {
+    this.db = prepared(pool);
+  }
 
   /**
    * Creates an order in WAIT_BUYER_PAY with its CREATED history row, creating the user on first sight, in one
@@ -77,13 +81,13 @@ export class OrderService {
   }
 
   private async findByIdempotencyKey(ctx: ServiceContext, key: string): Promise<Order | null> {
-    const { rows } = await this.pool.query<FullOrderRowText>(`select ${ORDER_COLUMNS} from orders where user_id = $1 and idempotency_key = $2`, [ctx.user.id, key]);
+    const { rows } = await this.db.query<FullOrderRowText>(`select ${ORDER_COLUMNS} from orders where user_id = $1 and idempotency_key = $2`, [ctx.user.id, key]);
     return rows[0] ? orderFromRow(rows[0]) : null;
   }
 
   private async insert(ctx: ServiceContext, input: ValidOrderInput): Promise<Order> {
     const now = new Date();
-    const { rows } = await this.pool.query<FullOrderRowText>(INSERT_ORDER_SQL, [
+    const { rows } = await this.db.query<FullOrderRowText>(INSERT_ORDER_SQL, [
       ctx.user.id,
       now,
       randomUUID(),
@@ -100,7 +104,7 @@ export class OrderService {
   /** The caller's own order by plain SQL (the pay-link path); anything else is NOT_FOUND. */
   async findOwnedRow(ctx: ServiceContext, id: string): Promise<Order> {
     const { rows } = UUID.test(id)
-      ? await this.pool.query<FullOrderRowText>(`select ${ORDER_COLUMNS} from orders where id = $1 and user_id = $2`, [id, ctx.user.id])
+      ? await this.db.query<FullOrderRowText>(`select ${ORDER_COLUMNS} from orders where id = $1 and user_id = $2`, [id, ctx.user.id])
       : { rows: [] };
     if (!rows[0]) throw notFound('Order');
     return orderFromRow(rows[0]);

@@ -8,7 +8,7 @@ import type { Metrics } from '../common/metrics';
 import { Money } from '../common/money';
 import { Order } from '../orders/order.entity';
 import { transition, type TransitionCause } from '../orders/order.state';
-import { inTransaction, type SqlExecutor } from '../db/sql';
+import { inTransaction, prepared, type SqlExecutor } from '../db/sql';
 import { orderRow, type OrderRow, type OrderRowText } from '../orders/order.row';
 import { EventSource, OrderStatus } from '../orders/order.types';
 import { CallbackKind, CallbackVerdict } from './callback-log.entity';
@@ -144,9 +144,10 @@ export class CallbackService {
 
     try {
       const decision = await inTransaction(this.pool, async (client) => {
-        const { rows } = await client.query<OrderRowText>(LOCK_ORDER_SQL, [orderNo]);
-        const decided = await this.decide(client, params, rows[0] ? orderRow(rows[0]) : null, total);
-        await insertLog(client, draft, decided);
+        const db = prepared(client);
+        const { rows } = await db.query<OrderRowText>(LOCK_ORDER_SQL, [orderNo]);
+        const decided = await this.decide(db, params, rows[0] ? orderRow(rows[0]) : null, total);
+        await insertLog(db, draft, decided);
         return decided;
       });
       this.count(draft.kind, decision.verdict);
@@ -269,7 +270,7 @@ export class CallbackService {
   private async recordAlone(draft: LogDraft, decision: Decision): Promise<void> {
     this.count(draft.kind, decision.verdict);
     try {
-      await insertLog(this.pool, draft, decision);
+      await insertLog(prepared(this.pool), draft, decision);
     } catch (err) {
       this.logger.error('could not record a callback', { kind: draft.kind, verdict: decision.verdict, error: err });
     }
