@@ -11,7 +11,7 @@
  *    the rate as a fraction of its ceiling. A table, and bench/results/<date>.json.
  */
 import 'reflect-metadata';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -44,6 +44,9 @@ interface WorkloadResult {
   non2xx: number;
   badAnswers: number;
   cpuMsPerRequest: number;
+  /** PostgreSQL's CPU per request, and how busy the whole machine was (cores in use) during the window. */
+  postgresCpuMsPerRequest: number;
+  machineCoresBusy: number;
   peakRssMb: number;
   eventLoopDelayP99Ms: number;
   ceiling: { name: string; rate: number };
@@ -112,6 +115,30 @@ async function pgCeilings(url: string): Promise<{ insert: number; update: number
   return { insert, update };
 }
 
+/** CPU time of the PostgreSQL server: the postmaster and every backend it forked. */
+function postgresCpuMs(postmaster: number): number {
+  let ms = 0;
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(entry) === postmaster || Number(fields[1]) === postmaster) ms += ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return ms;
+}
+
+/** Busy and total CPU time of the whole machine, from /proc/stat. */
+function machineCpuMs(): { busy: number; total: number } {
+  const cpu = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const total = cpu.reduce((a, b) => a + b, 0);
+  const idle = cpu[3] + (cpu[4] ?? 0);
+  return { busy: ((total - idle) * 1000) / 100, total: (total * 1000) / 100 };
+}
+
 function procStat(pid: number): { cpuMs: number; rssMb: number } {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -129,7 +156,7 @@ async function eventLoopP99(base: string, reset: boolean): Promise<number> {
 /** Runs one workload in its own process and measures the server around its window. */
 async function workload(
   name: string,
-  server: { url: string; pid: number },
+  server: { url: string; pid: number; postmaster: number },
   spec: { path: string; dataFile: string; contentType: string; expect: 'graphql' | 'success' },
   ceiling: { name: string; rate: number },
 ): Promise<WorkloadResult> {
@@ -140,6 +167,8 @@ async function workload(
   const child = spawn(process.execPath, ['-r', REGISTER, path.join(__dirname, 'load.ts'), specFile], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let before = { cpuMs: 0, rssMb: 0 };
+  let pgBefore = 0;
+  let machineBefore = { busy: 0, total: 0 };
   let peakRss = 0;
   let sampler: NodeJS.Timeout | null = null;
   child.stderr.on('data', (d) => process.stdout.write(String(d)));
@@ -148,6 +177,8 @@ async function workload(
     if (String(d).includes('MEASURING')) {
       if (process.env.BENCH_PROFILE) process.kill(server.pid, 'SIGUSR2');
       before = procStat(server.pid);
+      pgBefore = postgresCpuMs(server.postmaster);
+      machineBefore = machineCpuMs();
       await eventLoopP99(server.url, true);
       sampler = setInterval(() => (peakRss = Math.max(peakRss, procStat(server.pid).rssMb)), 200);
     }
@@ -160,6 +191,8 @@ async function workload(
   const answered = JSON.parse(fs.readFileSync(answeredFile, 'utf8')) as number[];
   fs.rmSync(answeredFile, { force: true });
   const after = procStat(server.pid);
+  const pgAfter = postgresCpuMs(server.postmaster);
+  const machineAfter = machineCpuMs();
   const result = JSON.parse(out.trim().split('\n').pop()!) as Omit<WorkloadResult, 'name' | 'cpuMsPerRequest' | 'peakRssMb' | 'eventLoopDelayP99Ms' | 'ceiling' | 'fractionOfCeiling'>;
   const eld = await eventLoopP99(server.url, false);
   peakRss = Math.max(peakRss, after.rssMb);
@@ -167,6 +200,8 @@ async function workload(
     name,
     ...result,
     cpuMsPerRequest: result.requests ? (after.cpuMs - before.cpuMs) / result.requests : NaN,
+    postgresCpuMsPerRequest: result.requests ? (pgAfter - pgBefore) / result.requests : NaN,
+    machineCoresBusy: ((machineAfter.busy - machineBefore.busy) / (machineAfter.total - machineBefore.total)) * CORES,
     peakRssMb: peakRss,
     eventLoopDelayP99Ms: eld,
     ceiling,
@@ -213,14 +248,16 @@ async function main(): Promise<void> {
     const pgRates = await pgCeilings(dbUrl);
     log(`    INSERT: ${Math.round(pgRates.insert)}/s   UPDATE: ${Math.round(pgRates.update)}/s`);
 
-    log('▶ starting the server (NODE_ENV=production) with fresh keys');
+    log('▶ building (tsc) and starting the server from the build (NODE_ENV=production) with fresh keys');
+    const build = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.build.json')], { cwd: ROOT, stdio: 'inherit' });
+    if (build.status !== 0) throw new Error('the build failed');
     const appKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
     const alipayKey = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
     const profileDir = process.env.BENCH_PROFILE ? path.resolve(process.env.BENCH_PROFILE) : null;
     const profile = profileDir ? ['-r', path.join(__dirname, 'profiler-hook.js')] : [];
-    server = spawn(process.execPath, [...profile, '-r', REGISTER, path.join(ROOT, 'src/main.ts')], {
+    server = spawn(process.execPath, [...profile, path.join(ROOT, 'dist/src/main.js')], {
       cwd: work,
       env: {
         PATH: process.env.PATH,
@@ -243,7 +280,7 @@ async function main(): Promise<void> {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     await waitForBanner(server);
-    const target = { url, pid: server.pid! };
+    const target = { url, pid: server.pid!, postmaster: pg.pid };
 
     log('▶ preparing data: users and tokens, orders to pay, pre-signed notifies');
     const data = await prepare(dbUrl, work, pem(alipayKey.privateKey));
@@ -377,7 +414,7 @@ const TARGETS: Record<string, { rate: number; p99: number; eld?: number }> = {
 
 function table(report: { results: WorkloadResult[]; ceilings: Record<string, number> }): string {
   const rows = [
-    ['workload', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'errors', 'CPU ms/req', 'peak RSS MB', 'ELD p99 ms', 'of ceiling', 'target', 'met'],
+    ['workload', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'errors', 'CPU ms/req', 'PG ms/req', 'cores busy', 'peak RSS MB', 'ELD p99 ms', 'of ceiling', 'target', 'met'],
     ...report.results.map((r) => {
       const t = TARGETS[r.name];
       const failures = r.errors + r.timeouts + r.non2xx + r.badAnswers;
@@ -390,6 +427,8 @@ function table(report: { results: WorkloadResult[]; ceilings: Record<string, num
         r.latency.p99.toString(),
         failures.toString(),
         r.cpuMsPerRequest.toFixed(3),
+        r.postgresCpuMsPerRequest.toFixed(3),
+        r.machineCoresBusy.toFixed(2),
         r.peakRssMb.toFixed(0),
         r.eventLoopDelayP99Ms.toFixed(1),
         `${(r.fractionOfCeiling * 100).toFixed(0)}% of ${r.ceiling.name} ${Math.round(r.ceiling.rate)}/s`,
