@@ -16,6 +16,7 @@ import { Metrics } from './common/metrics';
 import type { Config } from './config';
 import { buildContext, type AppContext, type Services } from './graphql/context';
 import { errorFormatter } from './graphql/errors';
+import { graphqlPostHandler } from './graphql/http';
 import { OrderEvents } from './graphql/pubsub';
 import { buildAppSchema } from './graphql/schema';
 import { OrderService } from './orders/order.service';
@@ -55,6 +56,7 @@ export interface RunningApp {
 }
 
 const GRAPHQL_BODY_LIMIT = '100kb';
+const GRAPHQL_BODY_LIMIT_BYTES = 100 * 1024;
 
 /**
  * Builds the HTTP app: /graphql (Apollo over HTTP, graphql-ws on the same path), Alipay's /alipay/notify and
@@ -143,7 +145,12 @@ async function buildApp(deps: AppDeps, started: Array<() => Promise<unknown>>): 
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  const server = http.createServer(app);
+  let graphqlPost: ((req: http.IncomingMessage, res: http.ServerResponse) => void) | null = null;
+  const server = http.createServer((req, res) => {
+    const url = req.url ?? '';
+    if (graphqlPost && req.method === 'POST' && (url === '/graphql' || url.startsWith('/graphql?'))) graphqlPost(req, res);
+    else app(req, res);
+  });
 
   const schema = await buildAppSchema();
   const formatError = errorFormatter(logger);
@@ -179,6 +186,7 @@ async function buildApp(deps: AppDeps, started: Array<() => Promise<unknown>>): 
   });
   await apollo.start();
   started.push(() => apollo.stop());
+  graphqlPost = graphqlPostHandler(apollo, (authorization) => buildContext(contextDeps, authorization), GRAPHQL_BODY_LIMIT_BYTES);
 
   app.get('/healthz', (_req, res) => {
     res.type('text/plain').send('ok');
