@@ -20,7 +20,7 @@ import { graphqlPostHandler } from './graphql/http';
 import { OrderEvents } from './graphql/pubsub';
 import { buildAppSchema } from './graphql/schema';
 import { OrderService } from './orders/order.service';
-import { callbackRoutes } from './payments/callback.routes';
+import { callbackRoutes, notifyHandler } from './payments/callback.routes';
 import { CallbackService } from './payments/callback.service';
 import { PayLinkService } from './payments/pay-link.service';
 import { RefundService } from './payments/refund.service';
@@ -146,9 +146,13 @@ async function buildApp(deps: AppDeps, started: Array<() => Promise<unknown>>): 
   app.disable('x-powered-by');
   app.set('etag', false);
   let graphqlPost: ((req: http.IncomingMessage, res: http.ServerResponse) => void) | null = null;
+  const reportError = (err: unknown) => logger.error('request failed', { error: err });
+  const notify = notifyHandler(callbacks, reportError);
+  // The two hot routes go straight to their handlers; everything else through Express.
   const server = http.createServer((req, res) => {
     const url = req.url ?? '';
-    if (graphqlPost && req.method === 'POST' && (url === '/graphql' || url.startsWith('/graphql?'))) graphqlPost(req, res);
+    if (req.method === 'POST' && url === '/alipay/notify') void notify(req, res);
+    else if (graphqlPost && req.method === 'POST' && (url === '/graphql' || url.startsWith('/graphql?'))) graphqlPost(req, res);
     else app(req, res);
   });
 
@@ -204,7 +208,7 @@ async function buildApp(deps: AppDeps, started: Array<() => Promise<unknown>>): 
     // `?reset=eventloop` starts a fresh event-loop delay window (the benchmark measures one workload at a time).
     if (req.query.reset === 'eventloop') metrics.resetLoopDelay();
   });
-  app.use(callbackRoutes(callbacks, { frontendReturnUrl: config.frontendReturnUrl }));
+  app.use(callbackRoutes(callbacks, { frontendReturnUrl: config.frontendReturnUrl, onError: reportError }));
   if (localAlipay) app.use('/sandbox/alipay', localAlipay.router());
   if (localAlipay && config.env !== 'production') {
     app.use(demoRoutes({ orders, payLinks, em: () => orm.em.fork() }));

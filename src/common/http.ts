@@ -1,4 +1,4 @@
-import type { Request } from 'express';
+import type { IncomingMessage } from 'node:http';
 
 export type Body = { ok: true; raw: Buffer } | { ok: false; raw: Buffer };
 
@@ -6,7 +6,7 @@ export type Body = { ok: true; raw: Buffer } | { ok: false; raw: Buffer };
  * Reads a request body up to `limit` bytes. Past that it stops reading and returns what it has as too large
  * (`ok: false`), so the caller can answer 413 without buffering an attacker's gigabytes.
  */
-export function readBody(req: Request, limit: number): Promise<Body> {
+export function readBody(req: IncomingMessage, limit: number): Promise<Body> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > limit) {
@@ -32,9 +32,10 @@ export function readBody(req: Request, limit: number): Promise<Body> {
 }
 
 /** The raw (still percent-encoded) query string of a request. */
-export function rawQuery(req: Request): string {
-  const at = req.url.indexOf('?');
-  return at < 0 ? '' : req.url.slice(at + 1);
+export function rawQuery(req: IncomingMessage): string {
+  const url = req.url ?? '';
+  const at = url.indexOf('?');
+  return at < 0 ? '' : url.slice(at + 1);
 }
 
 export const FORM_CONTENT_TYPE = /^application\/x-www-form-urlencoded(\s*;|$)/i;

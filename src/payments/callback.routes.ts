@@ -1,24 +1,24 @@
-import { Router, type Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Router } from 'express';
 import { FORM_CONTENT_TYPE, rawQuery, readBody } from '../common/http';
+import { CallbackVerdict } from './callback-log.entity';
 import { NOTIFY_BODY_LIMIT, type CallbackService, type NotifyReply } from './callback.service';
 import { withQuery } from './pay-link.service';
 import { HTML_HEADERS, renderReturnPage } from './return.page';
 
 const MAX_QUERY = 8 * 1024;
 
-function send(res: Response, reply: NotifyReply, status = reply.status): void {
-  res.status(status).type('text/plain').send(reply.body);
+function send(res: ServerResponse, reply: NotifyReply, status = reply.status): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(reply.body) });
+  res.end(reply.body);
 }
 
 /**
- * Alipay's REST side: POST /alipay/notify (form-urlencoded, ≤ 64 KB) answers `success` only after the order
- * change is committed; GET /alipay/return verifies the browser's return and redirects or shows the result.
- * Both are thin: read the request, call the callback service, write its answer.
+ * POST /alipay/notify on plain node:http (the server routes it here directly; Express only for completeness):
+ * read at most 64 KB, require a form body, hand it to the callback service, answer what it says.
  */
-export function callbackRoutes(callbacks: CallbackService, options: { frontendReturnUrl: string | null }): Router {
-  const router = Router();
-
-  router.post('/alipay/notify', async (req, res, next) => {
+export function notifyHandler(callbacks: CallbackService, onError: (err: unknown) => void) {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     try {
       const remote = req.socket.remoteAddress ?? null;
       const body = await readBody(req, NOTIFY_BODY_LIMIT);
@@ -33,9 +33,23 @@ export function callbackRoutes(callbacks: CallbackService, options: { frontendRe
       }
       send(res, await callbacks.notify(body.raw, remote));
     } catch (err) {
-      next(err);
+      onError(err);
+      if (!res.headersSent) send(res, { status: 500, body: 'failure', verdict: CallbackVerdict.ERROR });
+      else res.destroy();
     }
-  });
+  };
+}
+
+/**
+ * Alipay's REST side: POST /alipay/notify (form-urlencoded, ≤ 64 KB) answers `success` only after the order
+ * change is committed; GET /alipay/return verifies the browser's return and redirects or shows the result.
+ * Both are thin: read the request, call the callback service, write its answer.
+ */
+export function callbackRoutes(callbacks: CallbackService, options: { frontendReturnUrl: string | null; onError: (err: unknown) => void }): Router {
+  const router = Router();
+
+  const notify = notifyHandler(callbacks, options.onError);
+  router.post('/alipay/notify', (req, res) => void notify(req, res));
 
   router.get('/alipay/return', async (req, res, next) => {
     try {
