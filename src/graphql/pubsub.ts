@@ -1,5 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { createPubSub } from '@graphql-yoga/subscription';
-import { Client } from 'pg';
+import { Client, Pool } from 'pg';
 import type { Logger } from '../common/logger';
 import { ORDER_STATUS_CHANNEL } from '../orders/order.state';
 
@@ -8,12 +9,15 @@ type Topics = { 'order:status': [orderId: string, orderId: string] };
 /**
  * Order status changes, fanned out to subscriptions on every instance through PostgreSQL LISTEN/NOTIFY. The
  * transition function sends pg_notify inside its transaction, so a change is announced only once committed.
- * One listening connection per process; when it drops it reconnects with backoff and then re-announces every
- * subscribed order, so subscribers re-read what they may have missed meanwhile.
+ * Only watched orders are announced: each instance records its subscribed orders in order_watchers. One listening
+ * connection per process; when it drops it reconnects with backoff and then re-announces every subscribed order,
+ * so subscribers re-read what they may have missed meanwhile.
  */
 export class OrderEvents {
   private readonly pubsub = createPubSub<Topics>();
   private readonly subscribed = new Map<string, number>();
+  private readonly instanceId = randomUUID();
+  private readonly pool: Pool;
   private client: Client | null = null;
   private stopped = false;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -21,9 +25,19 @@ export class OrderEvents {
   constructor(
     private readonly databaseUrl: string,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.pool = new Pool({ connectionString: databaseUrl, max: 2, application_name: 'order-events' });
+  }
 
   async start(): Promise<void> {
+    if (!this.client && !this.retryTimer) {
+      // Watchers left by instances that died long ago.
+      await this.pool.query(`delete from order_watchers where since < now() - interval '1 day'`);
+    }
+    await this.listen();
+  }
+
+  private async listen(): Promise<void> {
     const client = new Client({ connectionString: this.databaseUrl, application_name: 'order-events' });
     client.on('notification', (message) => {
       if (message.channel === ORDER_STATUS_CHANNEL && message.payload) this.announce(message.payload);
@@ -59,22 +73,35 @@ export class OrderEvents {
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       if (this.stopped) return;
-      this.start().catch(() => this.reconnect(old, Math.min(delay * 2, 30_000)));
+      this.listen().catch(() => this.reconnect(old, Math.min(delay * 2, 30_000)));
     }, delay);
     this.retryTimer.unref();
   }
 
-  /** Order ids, each time that order's status changes. Returning the iterator releases the subscription. */
-  subscribe(orderId: string): AsyncIterable<string> {
+  /**
+   * Order ids, each time that order's status changes. Listening (and the watcher row) is in place when this
+   * resolves; returning the iterator releases the subscription.
+   */
+  async subscribe(orderId: string): Promise<AsyncIterable<string>> {
     const source = this.pubsub.subscribe('order:status', orderId)[Symbol.asyncIterator]();
-    this.subscribed.set(orderId, (this.subscribed.get(orderId) ?? 0) + 1);
+    const count = (this.subscribed.get(orderId) ?? 0) + 1;
+    this.subscribed.set(orderId, count);
+    if (count === 1) {
+      await this.pool.query('insert into order_watchers (order_id, instance_id, since) values ($1, $2, now()) on conflict do nothing', [orderId, this.instanceId]);
+    }
     let released = false;
     const release = () => {
       if (released) return;
       released = true;
       const left = (this.subscribed.get(orderId) ?? 1) - 1;
-      if (left > 0) this.subscribed.set(orderId, left);
-      else this.subscribed.delete(orderId);
+      if (left > 0) {
+        this.subscribed.set(orderId, left);
+        return;
+      }
+      this.subscribed.delete(orderId);
+      this.pool
+        .query('delete from order_watchers where order_id = $1 and instance_id = $2', [orderId, this.instanceId])
+        .catch((err) => this.logger.warn('could not remove an order watcher', { error: err }));
     };
     const iterator: AsyncIterator<string> = {
       next: async () => {
@@ -102,5 +129,7 @@ export class OrderEvents {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     await this.client?.end().catch(() => undefined);
     this.client = null;
+    await this.pool.query('delete from order_watchers where instance_id = $1', [this.instanceId]).catch(() => undefined);
+    await this.pool.end().catch(() => undefined);
   }
 }

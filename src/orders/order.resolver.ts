@@ -47,7 +47,7 @@ export class OrderResolver {
     subscribe: async ({ args, context }) => {
       const ctx = context as AppContext;
       const order = await ctx.services.orders.findVisible(signedIn(ctx), args.orderId as string);
-      return currentThenChanges(ctx, order, ctx.services.orderEvents.subscribe(order.id));
+      return currentThenChanges(ctx, order, await ctx.services.orderEvents.subscribe(order.id));
     },
   })
   orderStatusChanged(@Root() order: Order, @Arg('orderId', () => ID) _orderId: string): Order {

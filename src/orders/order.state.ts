@@ -99,8 +99,11 @@ const APPLY_SQL = `
     returning id),
   history as (
     insert into order_events (order_id, type, from_status, to_status, source, note, created_at)
-    select id, 'STATUS_CHANGED', $9, $2, $10, $11, $7 from changed)
-  select pg_notify('${ORDER_STATUS_CHANNEL}', id::text) as announced from changed`;
+    select id, 'STATUS_CHANGED', $9, $2, $10, $11, $7 from changed),
+  announced as (
+    select pg_notify('${ORDER_STATUS_CHANNEL}', c.id::text) from changed c
+    where exists (select 1 from order_watchers w where w.order_id = c.id))
+  select id, (select count(*) from announced) as announced from changed`;
 
 const REFUSE_SQL = `
   insert into order_events (order_id, type, from_status, to_status, source, note, created_at)
@@ -109,8 +112,8 @@ const REFUSE_SQL = `
 /**
  * The one function that changes an order's status. Call it inside a transaction holding the order's row lock
  * (SELECT … FOR UPDATE), with an executor of that transaction. In one statement it applies the table, sets the
- * facts that come with the new status, writes the history row and announces the change on commit (pg_notify is
- * transactional). A refused move writes its history row; a repeat writes nothing. It does not touch the `order`
+ * facts that come with the new status, writes the history row and, when a subscription watches the order,
+ * announces the change on commit (pg_notify is transactional). A refused move writes its history row; a repeat writes nothing. It does not touch the `order`
  * object it is given: a caller that needs the new row reads it again.
  */
 export async function transition(db: SqlExecutor, order: OrderState, to: OrderStatus, cause: TransitionCause): Promise<TransitionResult> {

@@ -41,8 +41,12 @@ describe('the transition function on PostgreSQL', () => {
 
   const settle = () => new Promise((r) => setTimeout(r, 150));
 
+  const watch = (orderId: string) =>
+    orm.em.fork().getConnection().execute('insert into order_watchers (order_id, instance_id, since) values (?, ?, now())', [orderId, 'test-instance']);
+
   it('writes the status, the facts and one history row, and announces the change only when it commits', async () => {
     const order = await orders.createOrder(ctx(), { amount: Money.parse('2.00'), subject: 'tx' });
+    await watch(order.id);
     await orm.em.fork().transactional(async (tx) => {
       const locked = await tx.findOneOrFail(Order, { id: order.id }, { lockMode: LockMode.PESSIMISTIC_WRITE });
       const result = await transition(inEntityManager(tx), locked, OrderStatus.TRADE_SUCCESS, { source: EventSource.SYNC, tradeNo: 'T1' });
@@ -59,8 +63,19 @@ describe('the transition function on PostgreSQL', () => {
     expect(history.map((e) => `${e.type}:${e.fromStatus ?? ''}>${e.toStatus}`)).toEqual(['CREATED:>WAIT_BUYER_PAY', 'STATUS_CHANGED:WAIT_BUYER_PAY>TRADE_SUCCESS']);
   });
 
+  it('does not announce a change of an order that no subscription watches', async () => {
+    const order = await orders.createOrder(ctx(), { amount: Money.parse('2.50'), subject: 'unwatched' });
+    await orm.em.fork().transactional(async (tx) => {
+      const locked = await tx.findOneOrFail(Order, { id: order.id }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+      expect((await transition(inEntityManager(tx), locked, OrderStatus.TRADE_SUCCESS, { source: EventSource.SYNC, tradeNo: 'TU' })).outcome).toBe('APPLIED');
+    });
+    await settle();
+    expect(announced).not.toContain(order.id);
+  });
+
   it('leaves no trace and announces nothing when the transaction rolls back', async () => {
     const order = await orders.createOrder(ctx(), { amount: Money.parse('3.00'), subject: 'rollback' });
+    await watch(order.id);
     await expect(
       orm.em.fork().transactional(async (tx) => {
         const locked = await tx.findOneOrFail(Order, { id: order.id }, { lockMode: LockMode.PESSIMISTIC_WRITE });
