@@ -39,6 +39,8 @@ export interface Config {
   jobsEnabled: boolean;
   /** Per attempt, for calls to Alipay's gateway. */
   alipayTimeoutMs: number;
+  /** HTTP server processes (node:cluster); 1 = this process serves. */
+  workers: number;
 }
 
 export type JwtConfig = (
@@ -191,6 +193,7 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
   const dbPoolSize = integer('DB_POOL_SIZE', 10, 1, 200);
   const jobsEnabled = oneOf('JOBS_ENABLED', ['true', 'false'] as const, 'true') === 'true';
   const alipayTimeoutMs = integer('ALIPAY_TIMEOUT_MS', 10_000, 100, 60_000);
+  const workers = integer('WORKERS', 1, 1, 64);
   const logLevel = oneOf('LOG_LEVEL', ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info');
 
   let publicUrl = `http://127.0.0.1:${port}`;
@@ -249,6 +252,7 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
     sandbox: loaded!.sandbox,
     jobsEnabled,
     alipayTimeoutMs,
+    workers,
   };
 }
 

@@ -1,10 +1,11 @@
 import 'reflect-metadata';
+import cluster from 'node:cluster';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { startApp, type RunningApp } from './app';
 import { issueToken } from './auth/token.service';
-import { createLogger } from './common/logger';
+import { createLogger, type Logger } from './common/logger';
 import { ConfigError, describeConfig, loadConfig, type Config } from './config';
 import { startEmbeddedPostgres, type RunningPostgres } from './db/embedded-postgres';
 import { initOrm, migrate } from './db/orm';
@@ -60,6 +61,11 @@ async function main(): Promise<void> {
     return;
   }
 
+  if (cluster.isWorker) {
+    await runWorker(config, logger);
+    return;
+  }
+
   let pg: RunningPostgres | null = null;
   let orm: MikroORM | null = null;
   let app: RunningApp | null = null;
@@ -67,6 +73,7 @@ async function main(): Promise<void> {
   const shutdown = (code: number): Promise<void> =>
     (stopping ??= (async () => {
       await app?.close().catch((err) => logger.error('closing the app failed', { error: err }));
+      await stopWorkers();
       await orm?.close().catch((err) => logger.error('closing the ORM failed', { error: err }));
       await pg?.stop().catch((err) => logger.error('stopping PostgreSQL failed', { error: err }));
       removeRuntimeInfo(config.dataDir);
@@ -98,20 +105,94 @@ async function main(): Promise<void> {
     const applied = await migrate(orm);
     if (applied.length) logger.info('migrations applied', { migrations: applied });
     if (stopping) return;
-    app = await startApp({ config, orm, databaseUrl, logger });
+    let url: string;
+    let localAlipay: boolean;
+    if (config.workers > 1) {
+      // node:cluster: the workers share the listening socket; this process keeps PostgreSQL and the banner.
+      await orm.close();
+      orm = null;
+      url = await startWorkers(config.workers, databaseUrl, logger, () => stopping !== null);
+      localAlipay = config.sandbox !== null;
+    } else {
+      app = await startApp({ config, orm, databaseUrl, logger });
+      url = app.url;
+      localAlipay = app.localAlipay !== null;
+    }
     if (stopping) return;
     if (pg) writeRuntimeInfo(config.dataDir, { pid: process.pid, publicUrl: config.publicUrl, databaseUrl });
-    await announce(config, app, pg);
+    await announce(config, { url, localAlipay, workers: config.workers }, pg);
   } catch (err) {
     logger.error('start-up failed', { error: err });
     await shutdown(1);
   }
 }
 
-async function announce(config: Config, app: RunningApp, pg: RunningPostgres | null): Promise<void> {
+/** A cluster worker: the app on the database its primary gave it; SIGTERM from the primary stops it cleanly. */
+async function runWorker(config: Config, logger: Logger): Promise<void> {
+  const databaseUrl = config.databaseUrl as string;
+  const orm = await initOrm(databaseUrl, config.dbPoolSize);
+  const app = await startApp({ config, orm, databaseUrl, logger: logger.child({ worker: cluster.worker?.id }) });
+  let stopping = false;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (stopping) return;
+      stopping = true;
+      void (async () => {
+        await app.close().catch(() => undefined);
+        await orm.close().catch(() => undefined);
+        process.exit(0);
+      })();
+    });
+  }
+  process.send?.({ listening: app.url });
+}
+
+/** Forks the workers and resolves once all of them listen; a worker that dies unasked is replaced. */
+function startWorkers(count: number, databaseUrl: string, logger: Logger, shuttingDown: () => boolean): Promise<string> {
+  const env = { DATABASE_URL: databaseUrl };
+  return new Promise((resolve, reject) => {
+    let ready = 0;
+    let url = '';
+    const fork = () => {
+      const worker = cluster.fork(env);
+      worker.on('message', (message: { listening?: string }) => {
+        if (!message.listening) return;
+        url = message.listening;
+        if (++ready === count) resolve(url);
+      });
+      worker.on('exit', (code) => {
+        if (shuttingDown()) return;
+        if (ready < count) reject(new Error(`a worker exited with ${code} during start-up`));
+        else {
+          logger.error('a worker died; starting another', { code });
+          ready--;
+          fork();
+        }
+      });
+    };
+    for (let i = 0; i < count; i++) fork();
+  });
+}
+
+/** Asks every worker to stop and waits for them (a clean stop drains each one's HTTP and database). */
+async function stopWorkers(): Promise<void> {
+  const workers = Object.values(cluster.workers ?? {}).filter((w): w is NonNullable<typeof w> => Boolean(w));
+  await Promise.all(
+    workers.map(
+      (worker) =>
+        new Promise<void>((resolve) => {
+          if (worker.isDead()) return resolve();
+          worker.once('exit', () => resolve());
+          worker.process.kill('SIGTERM');
+        }),
+    ),
+  );
+}
+
+async function announce(config: Config, app: { url: string; localAlipay: boolean; workers: number }, pg: RunningPostgres | null): Promise<void> {
   const lines = [
     '',
-    `  GraphQL:  ${config.publicUrl}/graphql   (listening on ${app.url})`,
+    `  GraphQL:  ${config.publicUrl}/graphql   (listening on ${app.url}${app.workers > 1 ? `, ${app.workers} workers` : ''})`,
     `  Notify:   ${config.publicUrl}/alipay/notify`,
     `  Database: ${pg ? `embedded PostgreSQL, data in ${pg.root}` : 'DATABASE_URL'}`,
   ];

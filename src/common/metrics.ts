@@ -60,6 +60,9 @@ export class Metrics {
     lines.push('# HELP process_resident_memory_bytes Resident memory size');
     lines.push('# TYPE process_resident_memory_bytes gauge');
     lines.push(`process_resident_memory_bytes ${process.memoryUsage.rss()}`);
+    lines.push('# HELP process_id The process answering (with WORKERS > 1, each worker has its own metrics)');
+    lines.push('# TYPE process_id gauge');
+    lines.push(`process_id ${process.pid}`);
     lines.push('# HELP process_uptime_seconds Seconds since the process started');
     lines.push('# TYPE process_uptime_seconds gauge');
     lines.push(`process_uptime_seconds ${(Date.now() - this.startedAt) / 1000}`);
