@@ -303,7 +303,7 @@ async function main(): Promise<void> {
         JOBS_ENABLED: 'false',
         WORKERS: process.env.BENCH_WORKERS ?? '1',
         LOG_LEVEL: 'warn',
-        UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? String(Math.max(4, CORES)),
+        UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? String(CORES),
         ...(profileDir ? { BENCH_PROFILE_DIR: profileDir } : {}),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
