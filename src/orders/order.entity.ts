@@ -13,7 +13,10 @@ import { OrderStatus } from './order.types';
 @Entity({ tableName: 'orders' })
 @Index({ name: 'orders_user_created_idx', properties: ['user', 'createdAt', 'id'] })
 @Index({ name: 'orders_status_expires_idx', properties: ['status', 'expiresAt'] })
-@Unique({ name: 'orders_user_idempotency_key_unique', properties: ['user', 'idempotencyKey'] })
+@Unique({
+  name: 'orders_user_idempotency_key_unique',
+  expression: 'create unique index "orders_user_idempotency_key_unique" on "orders" ("user_id", "idempotency_key") where "idempotency_key" is not null',
+})
 @Check({ name: 'orders_amount_range', expression: 'amount >= 0.01 and amount <= 100000000.00' })
 @Check({ name: 'orders_refunded_range', expression: 'refunded_amount >= 0 and refunded_amount <= amount' })
 @ObjectType('Order', { description: 'An order and the state of its Alipay payment' })

@@ -2,10 +2,12 @@ import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261125212602_initial } from './Migration20261125212602_initial';
 import { Migration20261125214613_local_alipay_and_refunds } from './Migration20261125214613_local_alipay_and_refunds';
 import { Migration20261125222056_order_watchers } from './Migration20261125222056_order_watchers';
+import { Migration20261125223500_partial_idempotency_index } from './Migration20261125223500_partial_idempotency_index';
 
 /** Every migration, in order. Listed explicitly so the tsc build and the TypeScript sources find the same ones. */
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125212602_initial', class: Migration20261125212602_initial },
   { name: 'Migration20261125214613_local_alipay_and_refunds', class: Migration20261125214613_local_alipay_and_refunds },
   { name: 'Migration20261125222056_order_watchers', class: Migration20261125222056_order_watchers },
+  { name: 'Migration20261125223500_partial_idempotency_index', class: Migration20261125223500_partial_idempotency_index },
 ];
