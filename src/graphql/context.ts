@@ -36,7 +36,7 @@ export async function buildContext(
   deps: { orm: MikroORM; tokens: TokenService; services: Services },
   authorization: string | undefined,
 ): Promise<AppContext> {
-  const em = deps.orm.em.fork() as EntityManager;
+  let em: EntityManager | null = null;
   let user: AuthUser | null = null;
   let authError: AppError | null = null;
   try {
@@ -45,7 +45,15 @@ export async function buildContext(
   } catch (err) {
     authError = err instanceof AppError ? err : unauthenticated('Token is malformed');
   }
-  return { user, authError, em, services: deps.services };
+  return {
+    user,
+    authError,
+    services: deps.services,
+    // Forked on first use: the hot mutations run plain SQL and never need one.
+    get em() {
+      return (em ??= deps.orm.em.fork() as EntityManager);
+    },
+  };
 }
 
 /** The signed-in caller as a service context; resolvers behind isAuthenticated can rely on it. */
