@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HeaderMap, type ApolloServer } from '@apollo/server';
+import { readBody } from '../common/http';
 import type { AppContext } from './context';
 
 /**
@@ -17,33 +18,18 @@ export function graphqlPostHandler(
     res.end(JSON.stringify({ errors: [{ message, extensions: { code: 'BAD_REQUEST' } }] }));
   };
   return (req, res) => {
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > limitBytes) {
-      fail(res, 413, 'Request body too large');
-      req.resume();
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let refused = false;
-    req.on('data', (chunk: Buffer) => {
-      if (refused) return;
-      size += chunk.length;
-      if (size > limitBytes) {
-        refused = true;
-        fail(res, 413, 'Request body too large');
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('error', () => undefined);
-    req.on('end', () => {
-      if (refused) return;
-      void respond(req, res, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)).catch((err) => {
+    void readBody(req, limitBytes)
+      .then((body) => {
+        if (!body.ok) {
+          fail(res, 413, 'Request body too large');
+          return undefined;
+        }
+        return respond(req, res, body.raw);
+      })
+      .catch((err) => {
         if (!res.headersSent) fail(res, 500, 'Internal server error');
         res.destroy(err as Error);
       });
-    });
   };
 
   async function respond(req: IncomingMessage, res: ServerResponse, raw: Buffer): Promise<void> {
