@@ -1,4 +1,3 @@
-import type { KeyObject } from 'node:crypto';
 import { AlipayClient, type AlipayClientOptions } from './alipay.client';
 import { encodeForm } from './alipay.form';
 import { commonParams, payBizContent, PRODUCTS, type AppIdentity, type PayProduct, type TradeRequest } from './alipay.pay';

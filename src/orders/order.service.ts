@@ -101,28 +101,25 @@ export class OrderService {
     return orderFromRow(rows[0]);
   }
 
-  /** The caller's own order by plain SQL (the pay-link path); anything else is NOT_FOUND. */
-  async findOwnedRow(ctx: ServiceContext, id: string): Promise<Order> {
-    const { rows } = UUID.test(id)
-      ? await this.db.query<FullOrderRowText>(`select ${ORDER_COLUMNS} from orders where id = $1 and user_id = $2`, [id, ctx.user.id])
-      : { rows: [] };
-    if (!rows[0]) throw notFound('Order');
-    return orderFromRow(rows[0]);
-  }
-
   /** The caller's own order; anything else (a stranger's, unknown, malformed id) is NOT_FOUND. */
-  async findOwned(ctx: ServiceContext, id: string): Promise<Order> {
-    const order = UUID.test(id) ? await ctx.em.findOne(Order, { id, user: ctx.user.id }) : null;
-    if (!order) throw notFound('Order');
-    return order;
+  findOwned(ctx: ServiceContext, id: string): Promise<Order> {
+    return this.lookup(id, ctx.user.id);
   }
 
   /** The caller's own order, or any order for an admin. */
-  async findVisible(ctx: ServiceContext, id: string): Promise<Order> {
-    if (!ctx.user.isAdmin) return this.findOwned(ctx, id);
-    const order = UUID.test(id) ? await ctx.em.findOne(Order, { id }) : null;
-    if (!order) throw notFound('Order');
-    return order;
+  findVisible(ctx: ServiceContext, id: string): Promise<Order> {
+    return this.lookup(id, ctx.user.isAdmin ? null : ctx.user.id);
+  }
+
+  /** One order by id (plain SQL), limited to an owner unless `ownerId` is null. */
+  private async lookup(id: string, ownerId: string | null): Promise<Order> {
+    if (!UUID.test(id)) throw notFound('Order');
+    const { rows } =
+      ownerId === null
+        ? await this.db.query<FullOrderRowText>(`select ${ORDER_COLUMNS} from orders where id = $1`, [id])
+        : await this.db.query<FullOrderRowText>(`select ${ORDER_COLUMNS} from orders where id = $1 and user_id = $2`, [id, ownerId]);
+    if (!rows[0]) throw notFound('Order');
+    return orderFromRow(rows[0]);
   }
 
   /** The caller's orders, newest first, `first` (1–100, default 20) at a time after an opaque cursor. */

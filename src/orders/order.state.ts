@@ -18,6 +18,13 @@ export const TRANSITIONS: Readonly<Record<OrderStatus, readonly OrderStatus[]>> 
   [OrderStatus.TRADE_CLOSED]: [],
 };
 
+/** Alipay's trade_status words that move an order (WAIT_BUYER_PAY moves nothing). */
+export function statusFromAlipay(tradeStatus: string | undefined): OrderStatus | undefined {
+  return tradeStatus === OrderStatus.TRADE_SUCCESS || tradeStatus === OrderStatus.TRADE_FINISHED || tradeStatus === OrderStatus.TRADE_CLOSED
+    ? tradeStatus
+    : undefined;
+}
+
 /** The statuses in which an order has been paid. */
 export const PAID_STATUSES: ReadonlySet<OrderStatus> = new Set([OrderStatus.TRADE_SUCCESS, OrderStatus.TRADE_FINISHED]);
 

@@ -7,7 +7,7 @@ import type { Logger } from '../common/logger';
 import type { Metrics } from '../common/metrics';
 import { Money } from '../common/money';
 import { Order } from '../orders/order.entity';
-import { transition, type TransitionCause } from '../orders/order.state';
+import { statusFromAlipay, transition, type TransitionCause } from '../orders/order.state';
 import { inTransaction, prepared, type SqlExecutor } from '../db/sql';
 import { orderRow, type OrderRow, type OrderRowText } from '../orders/order.row';
 import { EventSource, OrderStatus } from '../orders/order.types';
@@ -49,12 +49,6 @@ interface Decision {
   /** Money may have moved that the order cannot take: an operator must look. */
   alert?: boolean;
 }
-
-const STATUS_FOR: Record<string, OrderStatus | undefined> = {
-  TRADE_SUCCESS: OrderStatus.TRADE_SUCCESS,
-  TRADE_FINISHED: OrderStatus.TRADE_FINISHED,
-  TRADE_CLOSED: OrderStatus.TRADE_CLOSED,
-};
 
 /**
  * Text from a callback as it may be stored: control characters (a NUL would make PostgreSQL refuse the whole
@@ -174,7 +168,7 @@ export class CallbackService {
     }
     const tradeStatus = params.trade_status;
     if (tradeStatus === 'WAIT_BUYER_PAY') return { verdict: CallbackVerdict.IGNORED, reason: 'WAIT_BUYER_PAY changes nothing', orderId };
-    const target = tradeStatus === undefined ? undefined : STATUS_FOR[tradeStatus];
+    const target = statusFromAlipay(tradeStatus);
     if (!target) return { verdict: CallbackVerdict.REJECTED, reason: 'trade_status is missing or unknown', orderId };
 
     const cause: TransitionCause = {

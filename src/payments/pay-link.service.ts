@@ -18,7 +18,7 @@ export class PayLinkService {
   ) {}
 
   async generatePayLink(ctx: ServiceContext, orderId: string, channel: PayChannel): Promise<PayLink> {
-    const order = await this.orders.findOwnedRow(ctx, orderId);
+    const order = await this.orders.findOwned(ctx, orderId);
     if (order.status !== OrderStatus.WAIT_BUYER_PAY) {
       throw orderNotPayable(`Order is ${order.status}; only WAIT_BUYER_PAY orders can be paid`, order.status);
     }

@@ -10,15 +10,9 @@ import { Money } from '../common/money';
 import { inEntityManager } from '../db/sql';
 import { Order } from '../orders/order.entity';
 import type { OrderService } from '../orders/order.service';
-import { transition, type TransitionResult } from '../orders/order.state';
+import { statusFromAlipay, transition, type TransitionResult } from '../orders/order.state';
 import { EventSource, OrderStatus } from '../orders/order.types';
 import type { RefundService } from './refund.service';
-
-const STATUS_FOR: Record<string, OrderStatus | undefined> = {
-  TRADE_SUCCESS: OrderStatus.TRADE_SUCCESS,
-  TRADE_FINISHED: OrderStatus.TRADE_FINISHED,
-  TRADE_CLOSED: OrderStatus.TRADE_CLOSED,
-};
 
 /** Turns a failed gateway call into the error clients see: ALIPAY_UNAVAILABLE, with Alipay's codes when known. */
 export function alipayFailure(err: unknown, what: string): AppError {
@@ -103,7 +97,7 @@ export class TradeService {
         this.logger.error('Alipay answered about another trade or amount; not applied', { orderNo: order.orderNo });
         return null;
       }
-      const target = STATUS_FOR[answer.tradeStatus];
+      const target = statusFromAlipay(answer.tradeStatus);
       if (!target) return null; // WAIT_BUYER_PAY: nothing to do
       return transition(inEntityManager(tx), order, target, {
         source,
