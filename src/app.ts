@@ -25,6 +25,8 @@ import { CallbackService } from './payments/callback.service';
 import { PayLinkService } from './payments/pay-link.service';
 import { RefundService } from './payments/refund.service';
 import { TradeService } from './payments/trade.service';
+import { PaymentExceptionService } from './payments/payment-exception.service';
+import { OrderHistoryService } from './payments/order-history.service';
 import { SANDBOX_SELLER_ID } from './dev/dev-secrets';
 import { demoRoutes } from './dev/demo.routes';
 import { Jobs } from './jobs/jobs';
@@ -90,19 +92,30 @@ async function buildApp(deps: AppDeps, started: Array<() => Promise<unknown>>): 
     timeoutMs: config.alipayTimeoutMs,
   });
   const tokens = new TokenService(config.jwt);
-  const orderEvents = new OrderEvents(deps.databaseUrl, logger);
+  const orderEvents = new OrderEvents(deps.databaseUrl, logger, config.dbLimits);
   await orderEvents.start();
   started.push(() => orderEvents.stop());
   metrics.gauge('graphql_subscriptions_active', 'Open orderStatusChanged subscriptions', () => orderEvents.activeSubscriptions);
-  // The hot paths (createOrder, pay links, notifies) use plain SQL on a pool of their own.
-  const pool = createPool(deps.databaseUrl, config.dbPoolSize);
+  // Every write to orders, refunds, callbacks and payment exceptions is plain SQL on this pool. A connection that
+  // PostgreSQL drops while idle is reported here and replaced; it never takes the process down.
+  const pool = createPool(
+    deps.databaseUrl,
+    config.dbPoolSize,
+    (err) => {
+      metrics.inc('db_connection_errors_total', 'Pooled PostgreSQL connections lost while idle', { pool: 'sql' });
+      logger.warn('a pooled database connection was lost; it will be replaced', { error: err });
+    },
+    config.dbLimits,
+  );
   started.push(() => pool.end());
   const orders = new OrderService(pool, { orderTtlMs: config.orderTtlMs });
-  const refunds = new RefundService(orm, alipay, orders, logger, metrics);
-  const trades = new TradeService(orm, alipay, orders, refunds, logger);
+  const refunds = new RefundService(pool, alipay, orders, logger);
+  const paymentExceptions = new PaymentExceptionService(pool, alipay, { autoRefund: config.autoRefundUnwantedPayments }, logger, metrics);
+  const trades = new TradeService(pool, alipay, orders, refunds, paymentExceptions, logger);
   const payLinks = new PayLinkService(orders, alipay, { publicUrl: config.publicUrl, frontendReturnUrl: config.frontendReturnUrl });
-  const services: Services = { users: new UserService(), orders, payLinks, trades, refunds, orderEvents, logger };
-  const callbacks = new CallbackService(pool, orm, alipay, refunds, { sellerId: config.alipay.sellerId }, logger, metrics);
+  const history = new OrderHistoryService(pool);
+  const services: Services = { users: new UserService(), orders, payLinks, trades, refunds, paymentExceptions, history, orderEvents, logger };
+  const callbacks = new CallbackService(pool, alipay, refunds, paymentExceptions, { sellerId: config.alipay.sellerId }, logger, metrics);
 
   let localAlipay: LocalAlipay | null = null;
   if (config.sandbox && config.alipay.sandboxPrivateKey) {
@@ -129,9 +142,12 @@ async function buildApp(deps: AppDeps, started: Array<() => Promise<unknown>>): 
     ? new Jobs(
         deps.databaseUrl,
         async () => {
+          metrics.inc('jobs_runs_total', 'Maintenance job runs in this process');
           await trades.closeExpired();
+          await trades.repeatCloses();
           await trades.reconcilePending();
           await refunds.retryPending();
+          await paymentExceptions.retryPending();
         },
         logger,
       )
@@ -197,7 +213,7 @@ async function buildApp(deps: AppDeps, started: Array<() => Promise<unknown>>): 
   });
   app.get('/readyz', async (_req, res) => {
     try {
-      await orm.em.fork().getConnection().execute('select 1');
+      await pool.query('select 1');
       res.type('text/plain').send('ready');
     } catch {
       res.status(503).type('text/plain').send('database unreachable');

@@ -14,6 +14,7 @@ import {
   type DevSecrets,
 } from './dev/dev-secrets';
 import type { SandboxCertificates } from './sandbox/sandbox.gateway';
+import type { PoolLimits } from './db/sql';
 
 /**
  * The environment, validated once at boot into one typed Config. Every problem is reported with the variable's
@@ -28,6 +29,8 @@ export interface Config {
   databaseUrl: string | null;
   dataDir: string;
   dbPoolSize: number;
+  /** Bounds on every statement and on the wait for a pooled connection (DB_STATEMENT_TIMEOUT_MS, DB_ACQUIRE_TIMEOUT_MS). */
+  dbLimits: PoolLimits;
   logLevel: LogLevel;
   jwt: JwtConfig;
   alipay: AlipayConfig;
@@ -41,6 +44,8 @@ export interface Config {
   alipayTimeoutMs: number;
   /** HTTP server processes (node:cluster); 1 = this process serves. */
   workers: number;
+  /** Refund verified payments an order cannot take (paid after close, paid twice) at once, through Alipay. */
+  autoRefundUnwantedPayments: boolean;
 }
 
 export type JwtConfig = (
@@ -191,6 +196,11 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
   if (!/^[A-Za-z0-9.:\-[\]]{1,255}$/.test(host)) fail('HOST', 'must be a host name or IP address');
   const dataDir = path.resolve(cwd, raw('DATA_DIR') ?? '.data');
   const dbPoolSize = integer('DB_POOL_SIZE', 10, 1, 200);
+  const dbLimits: PoolLimits = {
+    statementTimeoutMs: integer('DB_STATEMENT_TIMEOUT_MS', 5_000, 0, 600_000),
+    acquireTimeoutMs: integer('DB_ACQUIRE_TIMEOUT_MS', 3_000, 100, 60_000),
+  };
+  const autoRefundUnwantedPayments = oneOf('AUTO_REFUND_UNWANTED_PAYMENTS', ['true', 'false'] as const, 'true') === 'true';
   const jobsEnabled = oneOf('JOBS_ENABLED', ['true', 'false'] as const, 'true') === 'true';
   const alipayTimeoutMs = integer('ALIPAY_TIMEOUT_MS', 10_000, 100, 60_000);
   const workers = integer('WORKERS', 1, 1, 64);
@@ -244,6 +254,7 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
     databaseUrl,
     dataDir,
     dbPoolSize,
+    dbLimits,
     logLevel,
     jwt: jwt!,
     alipay: loaded!.alipay,
@@ -253,6 +264,7 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
     jobsEnabled,
     alipayTimeoutMs,
     workers,
+    autoRefundUnwantedPayments,
   };
 }
 

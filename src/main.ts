@@ -8,7 +8,7 @@ import { issueToken } from './auth/token.service';
 import { createLogger, type Logger } from './common/logger';
 import { ConfigError, describeConfig, loadConfig, type Config } from './config';
 import { startEmbeddedPostgres, type RunningPostgres } from './db/embedded-postgres';
-import { initOrm, migrate } from './db/orm';
+import { initOrm, migrateDatabase } from './db/orm';
 import { writeRuntimeInfo, removeRuntimeInfo } from './dev/runtime-info';
 
 const USAGE = `Usage: npm start [-- --check-config]
@@ -101,19 +101,17 @@ async function main(): Promise<void> {
       logger.info('embedded PostgreSQL started', { dataDir: pg.root, port: pg.port });
     }
     if (stopping) return;
-    orm = await initOrm(databaseUrl, config.dbPoolSize);
-    const applied = await migrate(orm);
+    const applied = await migrateDatabase(databaseUrl);
     if (applied.length) logger.info('migrations applied', { migrations: applied });
     if (stopping) return;
     let url: string;
     let localAlipay: boolean;
     if (config.workers > 1) {
       // node:cluster: the workers share the listening socket; this process keeps PostgreSQL and the banner.
-      await orm.close();
-      orm = null;
       url = await startWorkers(config.workers, databaseUrl, logger, () => stopping !== null);
       localAlipay = config.sandbox !== null;
     } else {
+      orm = await initOrm(databaseUrl, config.dbPoolSize, config.dbLimits);
       app = await startApp({ config, orm, databaseUrl, logger });
       url = app.url;
       localAlipay = app.localAlipay !== null;
@@ -130,7 +128,7 @@ async function main(): Promise<void> {
 /** A cluster worker: the app on the database its primary gave it; SIGTERM from the primary stops it cleanly. */
 async function runWorker(config: Config, logger: Logger): Promise<void> {
   const databaseUrl = config.databaseUrl as string;
-  const orm = await initOrm(databaseUrl, config.dbPoolSize);
+  const orm = await initOrm(databaseUrl, config.dbPoolSize, config.dbLimits);
   const app = await startApp({ config, orm, databaseUrl, logger: logger.child({ worker: cluster.worker?.id }) });
   let stopping = false;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {

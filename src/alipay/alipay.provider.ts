@@ -127,11 +127,12 @@ export class AlipayProvider {
   }
 
   /** alipay.trade.refund; the same out_request_no makes a retry safe. */
-  async refund(input: { outTradeNo: string; amount: string; outRequestNo: string; reason?: string | null }): Promise<RefundAnswer> {
+  async refund(input: { outTradeNo: string; tradeNo?: string; amount: string; outRequestNo: string; reason?: string | null }): Promise<RefundAnswer> {
     const a = await this.client.exec(
       'alipay.trade.refund',
       {
-        out_trade_no: input.outTradeNo,
+        // trade_no names one trade exactly (Alipay prefers it when both are given): the one to refund.
+        ...(input.tradeNo ? { trade_no: input.tradeNo } : { out_trade_no: input.outTradeNo }),
         refund_amount: input.amount,
         out_request_no: input.outRequestNo,
         ...(input.reason ? { refund_reason: input.reason } : {}),
@@ -142,10 +143,10 @@ export class AlipayProvider {
   }
 
   /** alipay.trade.fastpay.refund.query: whether a refund request went through. */
-  async refundQuery(outTradeNo: string, outRequestNo: string): Promise<RefundAnswer> {
+  async refundQuery(outTradeNo: string, outRequestNo: string, tradeNo?: string): Promise<RefundAnswer> {
     const a = await this.client.exec(
       'alipay.trade.fastpay.refund.query',
-      { out_trade_no: outTradeNo, out_request_no: outRequestNo },
+      { ...(tradeNo ? { trade_no: tradeNo } : { out_trade_no: outTradeNo }), out_request_no: outRequestNo },
       { idempotent: true },
     );
     const amount = typeof a.refund_amount === 'string' ? a.refund_amount : null;

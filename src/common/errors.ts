@@ -11,7 +11,10 @@ export type ErrorCode =
   | 'ORDER_NOT_CLOSABLE'
   | 'ORDER_NOT_REFUNDABLE'
   | 'REFUND_AMOUNT_EXCEEDED'
+  | 'REFUND_PENDING'
+  | 'PAYMENT_EXCEPTION_RESOLVED'
   | 'ALIPAY_UNAVAILABLE'
+  | 'DATABASE_UNAVAILABLE'
   | 'INTERNAL_SERVER_ERROR';
 
 export class AppError extends Error {
@@ -36,3 +39,5 @@ export const orderNotPayable = (message: string, status: string) =>
   new AppError('ORDER_NOT_PAYABLE', message, { status });
 export const alipayUnavailable = (message: string, details: Record<string, unknown> = {}) =>
   new AppError('ALIPAY_UNAVAILABLE', message, details);
+export const databaseUnavailable = () =>
+  new AppError('DATABASE_UNAVAILABLE', 'The database is unreachable right now; nothing was changed by this request unless its answer said so. Retry shortly.');

@@ -1,18 +1,58 @@
 import { MikroORM } from '@mikro-orm/postgresql';
+import { Client } from 'pg';
 import config from '../../mikro-orm.config';
+import { DEFAULT_POOL_LIMITS, type PoolLimits } from './sql';
 
-/** Opens the ORM on a database URL with the shared settings, and a pool of the given size. */
-export function initOrm(databaseUrl: string, poolSize = 10): Promise<MikroORM> {
+/**
+ * Opens the ORM on a database URL with the shared settings and a pool of the given size. Statements and waits
+ * for a connection are bounded like the service's own pool (pass `statementTimeoutMs: 0` for none, as the
+ * migrations do). knex keeps a dropped connection from raising an unhandled error and replaces it on next use.
+ */
+export function initOrm(databaseUrl: string, poolSize = 10, limits: PoolLimits = DEFAULT_POOL_LIMITS): Promise<MikroORM> {
   return MikroORM.init({
     ...config,
     clientUrl: databaseUrl,
-    pool: { min: 0, max: poolSize },
-    driverOptions: { connection: { application_name: 'alipay-service' } },
+    pool: { min: 0, max: poolSize, acquireTimeoutMillis: limits.acquireTimeoutMs },
+    driverOptions: {
+      connection: {
+        application_name: 'alipay-service',
+        connectionTimeoutMillis: limits.acquireTimeoutMs,
+        ...(limits.statementTimeoutMs ? { statement_timeout: limits.statementTimeoutMs } : {}),
+      },
+    },
   });
 }
 
-/** Applies pending migrations; returns their names. */
-export async function migrate(orm: MikroORM): Promise<string[]> {
-  const applied = await orm.getMigrator().up();
-  return applied.map((m) => m.name);
+/** One key for every instance of this service: whoever holds it is the one migrating. */
+export const MIGRATION_LOCK_KEY = 7_245_310_001;
+
+/**
+ * Applies pending migrations under a PostgreSQL advisory lock, so N instances starting at once (or a rollout of a
+ * new migration) apply each migration exactly once: the first takes the lock and migrates, the others wait for
+ * it, then find nothing pending. The lock is a session lock on a connection of its own, released when that
+ * connection ends, also if this process dies mid-way. Returns the names of the migrations this call applied.
+ */
+export async function migrate(orm: MikroORM, databaseUrl?: string): Promise<string[]> {
+  const url = databaseUrl ?? (orm.config.get('clientUrl') as string);
+  const lock = new Client({ connectionString: url, application_name: 'alipay-service-migrate' });
+  lock.on('error', () => undefined); // a lost lock connection surfaces as the migration's own failure
+  await lock.connect();
+  try {
+    await lock.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    const applied = await orm.getMigrator().up();
+    return applied.map((m) => m.name);
+  } finally {
+    await lock.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
+    await lock.end().catch(() => undefined);
+  }
+}
+
+/** Opens a short-lived ORM without a statement timeout (a migration may rewrite a large table), migrates, closes it. */
+export async function migrateDatabase(databaseUrl: string): Promise<string[]> {
+  const orm = await initOrm(databaseUrl, 1, { ...DEFAULT_POOL_LIMITS, statementTimeoutMs: 0 });
+  try {
+    return await migrate(orm, databaseUrl);
+  } finally {
+    await orm.close();
+  }
 }

@@ -1,18 +1,48 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
 import { createHash } from 'node:crypto';
 import { Pool, type PoolClient } from 'pg';
 
 /**
- * Plain SQL for the hot paths (createOrder, pay links, notifies), where MikroORM's unit of work adds work and round
- * trips but nothing else: one statement, or one short transaction, through node-postgres. `$1`-style parameters.
- * A node-postgres client or pool is an executor as it is; `inEntityManager` makes one of a MikroORM transaction.
+ * Plain SQL through node-postgres, with `$1`-style parameters. Every write the service makes to orders, refunds,
+ * callbacks and payment exceptions goes through here: one statement on the pool, or one transaction from
+ * `inTransaction`. MikroORM keeps the schema (entities → migrations) and some reads; it never writes an order.
  */
 export interface SqlExecutor {
   query<R extends object = Record<string, unknown>>(text: string, params?: unknown[]): Promise<{ rows: R[] }>;
 }
 
-export function createPool(databaseUrl: string, size: number): Pool {
-  return new Pool({ connectionString: databaseUrl, max: size, application_name: 'alipay-service-sql' });
+/** How long a statement may run and how long a caller waits for a connection before giving up. */
+export interface PoolLimits {
+  statementTimeoutMs: number;
+  acquireTimeoutMs: number;
+}
+
+export const DEFAULT_POOL_LIMITS: PoolLimits = { statementTimeoutMs: 5_000, acquireTimeoutMs: 3_000 };
+
+/**
+ * A pool for the service's own SQL. PostgreSQL may drop connections at any moment (a restart, a failover, a DBA
+ * terminating backends): an idle client's error is reported to `onError` instead of taking the process down, and
+ * the pool replaces the client on the next checkout. Statements and waits for a connection are bounded, so a
+ * database that hangs makes requests fail fast rather than pile up.
+ */
+export function createPool(
+  databaseUrl: string,
+  size: number,
+  onError: (err: Error) => void,
+  limits: PoolLimits = DEFAULT_POOL_LIMITS,
+  applicationName = 'alipay-service-sql',
+): Pool {
+  const pool = new Pool({
+    connectionString: databaseUrl,
+    max: size,
+    application_name: applicationName,
+    connectionTimeoutMillis: limits.acquireTimeoutMs,
+    statement_timeout: limits.statementTimeoutMs || undefined,
+    // A transaction left open by a stuck caller must not hold an order's row lock for long.
+    idle_in_transaction_session_timeout: Math.max(limits.statementTimeoutMs * 2, 10_000),
+    keepAlive: true,
+  });
+  pool.on('error', onError);
+  return pool;
 }
 
 const statementNames = new Map<string, string>();
@@ -34,42 +64,68 @@ export function prepared(db: Pool | PoolClient): SqlExecutor {
   };
 }
 
-/** Runs `work` in one transaction on one pooled connection: COMMIT when it resolves, ROLLBACK when it throws. */
-export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
+/**
+ * The one transaction helper: runs `work` in one transaction on one pooled connection, COMMIT when it resolves,
+ * ROLLBACK when it throws. A connection that broke on the way is dropped, never returned to the pool.
+ */
+export async function inTransaction<T>(pool: Pool, work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
+  const onError = (err: Error) => {
+    broken = err; // the server went away while the client was checked out
+  };
+  client.on('error', onError);
   try {
     await client.query('begin');
-    const result = await work(client);
+    const result = await work(prepared(client));
     await client.query('commit');
     return result;
   } catch (err) {
     await client.query('rollback').catch((rollbackFailed: Error) => {
-      broken = rollbackFailed; // the connection is unusable: drop it rather than return it to the pool
+      broken = rollbackFailed;
     });
     throw err;
   } finally {
+    client.off('error', onError);
     client.release(broken);
   }
-}
-
-/** An executor that runs inside a MikroORM transaction (knex takes `?` bindings: `$n` are rewritten). */
-export function inEntityManager(em: EntityManager): SqlExecutor {
-  return {
-    async query<R extends object>(text: string, params: unknown[] = []) {
-      const bindings: unknown[] = [];
-      const sql = text.replace(/\$(\d+)/g, (_, n: string) => {
-        bindings.push(params[Number(n) - 1]);
-        return '?';
-      });
-      const rows = await em.getConnection().execute(sql, bindings, 'all', em.getTransactionContext());
-      return { rows: rows as R[] };
-    },
-  };
 }
 
 /** The PostgreSQL error code (SQLSTATE) of a node-postgres or MikroORM error, if any. */
 export function sqlState(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+}
+
+const UNAVAILABLE_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'ENOENT', 'EAI_AGAIN']);
+const UNAVAILABLE_MESSAGES = [
+  /connection terminated/i,
+  /timeout exceeded when trying to connect/i,
+  /not queryable/i,
+  /timeout acquiring a connection/i,
+  /connection (is )?closed/i,
+  /server closed the connection/i,
+  /the database system is (starting up|shutting down|in recovery mode)/i,
+  /cannot use a pool after calling end/i,
+  /query read timeout/i,
+];
+
+/**
+ * Whether an error means "the database cannot be reached or is going away" rather than "this statement is
+ * wrong": connection exceptions (08xxx), an admin or crash shutdown (57P01–57P03), too many connections (53300),
+ * a statement timeout (57014), refused or reset sockets, and the pools' own time-outs. Such a request may succeed
+ * when retried later; callers answer it as unavailable, not as a bug.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  for (let current: unknown = err, depth = 0; current && depth < 6; depth++) {
+    const state = sqlState(current);
+    if (state && (state.startsWith('08') || ['57P01', '57P02', '57P03', '53300', '57014'].includes(state))) return true;
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && UNAVAILABLE_NODE_CODES.has(code)) return true;
+    const message = (current as { message?: unknown }).message;
+    if (typeof message === 'string' && UNAVAILABLE_MESSAGES.some((m) => m.test(message))) return true;
+    if (current instanceof AggregateError && current.errors.some((e) => isDatabaseUnavailable(e))) return true;
+    current = (current as { cause?: unknown; originalError?: unknown }).cause ?? (current as { originalError?: unknown }).originalError;
+  }
+  return false;
 }

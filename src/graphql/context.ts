@@ -6,7 +6,9 @@ import { AppError, unauthenticated } from '../common/errors';
 import type { Logger } from '../common/logger';
 import type { UserService } from '../auth/user.service';
 import type { OrderService } from '../orders/order.service';
+import type { OrderHistoryService } from '../payments/order-history.service';
 import type { PayLinkService } from '../payments/pay-link.service';
+import type { PaymentExceptionService } from '../payments/payment-exception.service';
 import type { RefundService } from '../payments/refund.service';
 import type { TradeService } from '../payments/trade.service';
 import type { OrderEvents } from './pubsub';
@@ -18,6 +20,8 @@ export interface Services {
   payLinks: PayLinkService;
   trades: TradeService;
   refunds: RefundService;
+  paymentExceptions: PaymentExceptionService;
+  history: OrderHistoryService;
   orderEvents: OrderEvents;
   logger: Logger;
 }

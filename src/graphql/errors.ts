@@ -1,6 +1,7 @@
 import { unwrapResolverError } from '@apollo/server/errors';
 import type { GraphQLFormattedError } from 'graphql';
-import { AppError, type ErrorCode } from '../common/errors';
+import { AppError, databaseUnavailable, type ErrorCode } from '../common/errors';
+import { isDatabaseUnavailable } from '../db/sql';
 import type { Logger } from '../common/logger';
 
 /** Apollo's own request-level codes: safe to pass through as they are. */
@@ -39,6 +40,12 @@ export function errorFormatter(logger: Logger) {
     }
     const code = formatted.extensions?.code;
     if (typeof code === 'string' && APOLLO_CODES.has(code)) return { ...base, extensions: { code } };
+    if (isDatabaseUnavailable(unwrapResolverError(error))) {
+      // An outage, not a bug: one short warning, and a code clients can retry on.
+      logger.warn('database unavailable: GraphQL request failed', { error: unwrapResolverError(error), path: formatted.path });
+      const unavailable = databaseUnavailable();
+      return { ...base, message: unavailable.message, extensions: { code: unavailable.code } };
+    }
     logger.error('unexpected GraphQL error', { error: unwrapResolverError(error), path: formatted.path });
     return { ...base, message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } };
   };

@@ -19,13 +19,14 @@ export const isAdmin = rule({ cache: 'contextual' })((_parent, _args, ctx: AppCo
  * NOT_FOUND for anybody else's order.
  */
 export const ruleTree = {
-  Query: { me: isAuthenticated, order: isAuthenticated, orders: isAuthenticated },
+  Query: { me: isAuthenticated, order: isAuthenticated, orders: isAuthenticated, paymentExceptions: isAdmin },
   Mutation: {
     createOrder: isAuthenticated,
     generatePayLink: isAuthenticated,
     syncOrder: isAuthenticated,
     closeOrder: isAuthenticated,
     refundOrder: isAdmin,
+    resolvePaymentException: isAdmin,
   },
   // graphql-shield does not see type-graphql subscriptions' subscribe step: it re-checks there too.
   Subscription: { orderStatusChanged: isAuthenticated },
@@ -57,6 +58,24 @@ export const ruleTree = {
     updatedAt: allow,
     order: allow,
   },
+  PaymentException: {
+    id: allow,
+    order: allow,
+    tradeNo: allow,
+    amount: allow,
+    kind: allow,
+    reason: allow,
+    source: allow,
+    status: allow,
+    outRequestNo: allow,
+    failureReason: allow,
+    resolvedBy: allow,
+    resolvedAt: allow,
+    createdAt: allow,
+    updatedAt: allow,
+  },
+  PaymentExceptionConnection: { edges: allow, pageInfo: allow },
+  PaymentExceptionEdge: { cursor: allow, node: allow },
   OrderEvent: { id: allow, type: allow, fromStatus: allow, toStatus: allow, source: allow, note: allow, at: allow },
   OrderConnection: { edges: allow, pageInfo: allow },
   OrderEdge: { cursor: allow, node: allow },

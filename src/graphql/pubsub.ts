@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { createPubSub } from '@graphql-yoga/subscription';
-import { Client, Pool } from 'pg';
+import { Client, type Pool } from 'pg';
 import type { Logger } from '../common/logger';
+import { createPool, DEFAULT_POOL_LIMITS, type PoolLimits } from '../db/sql';
 import { ORDER_STATUS_CHANNEL } from '../orders/order.state';
 
 type Topics = { 'order:status': [orderId: string, orderId: string] };
@@ -25,8 +26,9 @@ export class OrderEvents {
   constructor(
     private readonly databaseUrl: string,
     private readonly logger: Logger,
+    limits: PoolLimits = DEFAULT_POOL_LIMITS,
   ) {
-    this.pool = new Pool({ connectionString: databaseUrl, max: 2, application_name: 'order-events' });
+    this.pool = createPool(databaseUrl, 2, (err) => this.logger.warn('order events: a pooled connection was lost', { error: err }), limits, 'order-events');
   }
 
   async start(): Promise<void> {
@@ -38,13 +40,20 @@ export class OrderEvents {
   }
 
   private async listen(): Promise<void> {
-    const client = new Client({ connectionString: this.databaseUrl, application_name: 'order-events' });
+    const client = new Client({ connectionString: this.databaseUrl, application_name: 'order-events', keepAlive: true, connectionTimeoutMillis: 5_000 });
     client.on('notification', (message) => {
       if (message.channel === ORDER_STATUS_CHANNEL && message.payload) this.announce(message.payload);
     });
     client.on('error', (err) => {
       this.logger.warn('order events connection lost; reconnecting', { error: err });
       this.reconnect(client);
+    });
+    // A server that closes the connection cleanly (a fast shutdown) may end it without an error event.
+    client.on('end', () => {
+      if (this.client === client && !this.stopped) {
+        this.logger.warn('order events connection ended; reconnecting');
+        this.reconnect(client);
+      }
     });
     try {
       await client.connect();
@@ -73,7 +82,10 @@ export class OrderEvents {
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       if (this.stopped) return;
-      this.listen().catch(() => this.reconnect(old, Math.min(delay * 2, 30_000)));
+      this.listen().then(
+        () => this.logger.info('order events connection restored; subscriptions re-read their orders'),
+        () => this.reconnect(old, Math.min(delay * 2, 30_000)),
+      );
     }, delay);
     this.retryTimer.unref();
   }

@@ -7,9 +7,11 @@ import { OrderResolver } from '../orders/order.resolver';
 import { PayLinkResolver } from '../payments/pay-link.resolver';
 import { OrderRefundsResolver, RefundResolver } from '../payments/refund.resolver';
 import { TradeResolver } from '../payments/trade.resolver';
+import { OrderHistoryResolver } from '../payments/order-history.resolver';
+import { PaymentExceptionResolver } from '../payments/payment-exception.resolver';
 import { permissions } from './permissions';
 
-export const RESOLVERS = [UserResolver, OrderResolver, PayLinkResolver, TradeResolver, RefundResolver, OrderRefundsResolver] as const;
+export const RESOLVERS = [UserResolver, OrderResolver, PayLinkResolver, TradeResolver, RefundResolver, OrderRefundsResolver, OrderHistoryResolver, PaymentExceptionResolver] as const;
 
 /** The schema as the code declares it, before permissions are applied: what schema.graphql holds. */
 export function buildBareSchema(): Promise<GraphQLSchema> {

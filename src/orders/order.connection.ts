@@ -1,5 +1,6 @@
 import { Field, ObjectType } from 'type-graphql';
 import { Order } from './order.entity';
+import type { OrderRecord } from './order.row';
 
 @ObjectType('PageInfo')
 export class PageInfo {
@@ -16,7 +17,7 @@ export class OrderEdge {
   cursor!: string;
 
   @Field(() => Order)
-  node!: Order;
+  node!: OrderRecord;
 }
 
 @ObjectType('OrderConnection', { description: 'A page of orders, newest first' })

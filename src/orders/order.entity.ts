@@ -13,6 +13,10 @@ import { OrderStatus } from './order.types';
 @Entity({ tableName: 'orders' })
 @Index({ name: 'orders_user_created_idx', properties: ['user', 'createdAt', 'id'] })
 @Index({ name: 'orders_status_expires_idx', properties: ['status', 'expiresAt'] })
+@Index({
+  name: 'orders_alipay_close_until_idx',
+  expression: 'create index "orders_alipay_close_until_idx" on "orders" ("alipay_close_until") where "alipay_close_until" is not null',
+})
 @Unique({
   name: 'orders_user_idempotency_key_unique',
   expression: 'create unique index "orders_user_idempotency_key_unique" on "orders" ("user_id", "idempotency_key") where "idempotency_key" is not null',
@@ -21,7 +25,7 @@ import { OrderStatus } from './order.types';
 @Check({ name: 'orders_refunded_range', expression: 'refunded_amount >= 0 and refunded_amount <= amount' })
 @ObjectType('Order', { description: 'An order and the state of its Alipay payment' })
 export class Order {
-  [OptionalProps]?: 'body' | 'status' | 'tradeNo' | 'buyerId' | 'paidAt' | 'closedAt' | 'refundedAmount' | 'idempotencyKey' | 'checkedAt' | 'createdAt' | 'updatedAt';
+  [OptionalProps]?: 'body' | 'status' | 'tradeNo' | 'buyerId' | 'paidAt' | 'closedAt' | 'refundedAmount' | 'idempotencyKey' | 'checkedAt' | 'alipayCloseUntil' | 'createdAt' | 'updatedAt';
 
   @PrimaryKey({ type: 'uuid' })
   @Field(() => ID)
@@ -83,6 +87,13 @@ export class Order {
   /** When Alipay was last asked about this order (by syncOrder or the reconcile job). */
   @Property({ type: 'datetime', length: 3, nullable: true })
   checkedAt: Date | null = null;
+
+  /**
+   * Set when the order was closed here while Alipay had no trade yet (the buyer never opened the cashier): the
+   * pay link stays payable at Alipay until its time_expire, so the jobs keep closing it there until this instant.
+   */
+  @Property({ type: 'datetime', length: 3, nullable: true })
+  alipayCloseUntil: Date | null = null;
 
   @Property({ type: 'datetime', length: 3 })
   @Field(() => Date)

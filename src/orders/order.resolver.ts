@@ -1,10 +1,9 @@
-import { Arg, Args, ArgsType, Ctx, Field, FieldResolver, ID, Int, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
+import { Arg, Args, ArgsType, Ctx, Field, ID, Int, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
 import { signedIn, type AppContext } from '../graphql/context';
 import { OrderConnection } from './order.connection';
 import { Order } from './order.entity';
-import { OrderEvent } from './order-event.entity';
 import { CreateOrderInput } from './order.inputs';
-import type { HistoryEntry } from './order.service';
+import type { OrderRecord } from './order.row';
 import { OrderStatus } from './order.types';
 
 @ArgsType()
@@ -22,23 +21,18 @@ class OrdersArgs {
 @Resolver(() => Order)
 export class OrderResolver {
   @Mutation(() => Order, { description: 'Creates an order in WAIT_BUYER_PAY' })
-  createOrder(@Arg('input', () => CreateOrderInput) input: CreateOrderInput, @Ctx() ctx: AppContext): Promise<Order> {
+  createOrder(@Arg('input', () => CreateOrderInput) input: CreateOrderInput, @Ctx() ctx: AppContext): Promise<OrderRecord> {
     return ctx.services.orders.createOrder(signedIn(ctx), input);
   }
 
   @Query(() => Order, { nullable: true, description: "One of the caller's orders (any order for an admin)" })
-  order(@Arg('id', () => ID) id: string, @Ctx() ctx: AppContext): Promise<Order> {
+  order(@Arg('id', () => ID) id: string, @Ctx() ctx: AppContext): Promise<OrderRecord> {
     return ctx.services.orders.findVisible(signedIn(ctx), id);
   }
 
   @Query(() => OrderConnection, { description: "The caller's orders, newest first" })
   orders(@Args(() => OrdersArgs) args: OrdersArgs, @Ctx() ctx: AppContext): Promise<OrderConnection> {
     return ctx.services.orders.listOrders(signedIn(ctx), args);
-  }
-
-  @FieldResolver(() => [OrderEvent], { description: "The order's history, oldest first: status changes and callbacks" })
-  events(@Root() order: Order, @Ctx() ctx: AppContext): Promise<HistoryEntry[]> {
-    return ctx.services.orders.history(ctx.em, order);
   }
 
   @Subscription(() => Order, {
@@ -50,7 +44,7 @@ export class OrderResolver {
       return currentThenChanges(ctx, order, await ctx.services.orderEvents.subscribe(order.id));
     },
   })
-  orderStatusChanged(@Root() order: Order, @Arg('orderId', () => ID) _orderId: string): Order {
+  orderStatusChanged(@Root() order: OrderRecord, @Arg('orderId', () => ID) _orderId: string): OrderRecord {
     return order;
   }
 }
@@ -61,14 +55,14 @@ export class OrderResolver {
  * parked on `await` cannot be returned until the next change arrives, which would leak every closed
  * subscription to an order that never changes again.
  */
-function currentThenChanges(ctx: AppContext, order: Order, ids: AsyncIterable<string>): AsyncIterableIterator<Order> {
+function currentThenChanges(ctx: AppContext, order: OrderRecord, ids: AsyncIterable<string>): AsyncIterableIterator<OrderRecord> {
   const changes = ids[Symbol.asyncIterator]();
   let pending: Promise<IteratorResult<string>> | null = changes.next();
   let sentCurrent = false;
   let finished = false;
-  const end = (): IteratorResult<Order> => ({ done: true, value: undefined });
+  const end = (): IteratorResult<OrderRecord> => ({ done: true, value: undefined });
   return {
-    async next(): Promise<IteratorResult<Order>> {
+    async next(): Promise<IteratorResult<OrderRecord>> {
       if (finished) return end();
       if (!sentCurrent) {
         sentCurrent = true;
@@ -81,11 +75,11 @@ function currentThenChanges(ctx: AppContext, order: Order, ids: AsyncIterable<st
           finished = true;
           return end();
         }
-        const fresh = await ctx.em.fork().findOne(Order, { id: change.value });
+        const fresh = await ctx.services.orders.byId(change.value);
         if (fresh) return { done: false, value: fresh };
       }
     },
-    async return(): Promise<IteratorResult<Order>> {
+    async return(): Promise<IteratorResult<OrderRecord>> {
       finished = true;
       await changes.return?.();
       return end();

@@ -1,23 +1,15 @@
 import { randomInt, randomUUID } from 'node:crypto';
-import type { FilterQuery } from '@mikro-orm/core';
 import type { Pool } from 'pg';
-import type { EntityManager } from '@mikro-orm/postgresql';
 import { beijingTime } from '../alipay/alipay.time';
 import type { ServiceContext } from '../common/context';
 import { badInput, notFound } from '../common/errors';
 import { prepared, sqlState, type SqlExecutor } from '../db/sql';
-import { CallbackLog } from '../payments/callback-log.entity';
-import { ORDER_COLUMNS, orderFromRow, type FullOrderRowText } from './order.row';
+import { ORDER_COLUMNS, readOrder, toOrderRecord, type OrderRecord, type OrderRowText } from './order.row';
 import type { OrderConnection } from './order.connection';
-import { Order } from './order.entity';
-import { OrderEvent } from './order-event.entity';
 import { validateCreateOrder, type CreateOrderInput, type ValidOrderInput } from './order.inputs';
-import { EventSource, OrderEventType, OrderStatus } from './order.types';
+import type { OrderStatus } from './order.types';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** One entry of Order.events: a history row, or a verified callback that named the order. */
-export type HistoryEntry = Pick<OrderEvent, 'id' | 'type' | 'fromStatus' | 'toStatus' | 'source' | 'note' | 'createdAt'>;
 
 /** A new out_trade_no: the Beijing date and 16 random digits, e.g. 2026112548213371906624517. */
 export function newOrderNo(at: Date): string {
@@ -26,7 +18,7 @@ export function newOrderNo(at: Date): string {
   return `${date}${digits}`;
 }
 
-function sameRequest(order: Order, input: ValidOrderInput): boolean {
+function sameRequest(order: OrderRecord, input: ValidOrderInput): boolean {
   return order.amount.equals(input.amount) && order.subject === input.subject && order.body === input.body;
 }
 
@@ -41,6 +33,11 @@ const INSERT_ORDER_SQL = `
     select id, 'CREATED', 'WAIT_BUYER_PAY', 'API', $2 from new_order)
   select * from new_order`;
 
+/**
+ * Orders: creating them and reading them. Everything here is plain SQL returning plain `OrderRecord`s; the
+ * changes after creation (paid, closed, refunded) are made by the payments services under the order's row lock
+ * (`lockOrder`) through the one transition function.
+ */
 export class OrderService {
   private readonly db: SqlExecutor;
 
@@ -56,7 +53,7 @@ export class OrderService {
    * statement. With an idempotency key, a retry returns the order the first call created; the same key with
    * different input is BAD_USER_INPUT, also when the two calls race.
    */
-  async createOrder(ctx: ServiceContext, input: CreateOrderInput): Promise<Order> {
+  async createOrder(ctx: ServiceContext, input: CreateOrderInput): Promise<OrderRecord> {
     const valid = validateCreateOrder(input);
     if (valid.idempotencyKey) {
       const existing = await this.findByIdempotencyKey(ctx, valid.idempotencyKey);
@@ -73,21 +70,21 @@ export class OrderService {
     }
   }
 
-  private replay(existing: Order, input: ValidOrderInput): Order {
+  private replay(existing: OrderRecord, input: ValidOrderInput): OrderRecord {
     if (!sameRequest(existing, input)) {
       throw badInput('idempotencyKey was already used for an order with a different amount, subject or body', 'idempotencyKey');
     }
     return existing;
   }
 
-  private async findByIdempotencyKey(ctx: ServiceContext, key: string): Promise<Order | null> {
-    const { rows } = await this.db.query<FullOrderRowText>(`select ${ORDER_COLUMNS} from orders where user_id = $1 and idempotency_key = $2`, [ctx.user.id, key]);
-    return rows[0] ? orderFromRow(rows[0]) : null;
+  private async findByIdempotencyKey(ctx: ServiceContext, key: string): Promise<OrderRecord | null> {
+    const { rows } = await this.db.query<OrderRowText>(`select ${ORDER_COLUMNS} from orders where user_id = $1 and idempotency_key = $2`, [ctx.user.id, key]);
+    return rows[0] ? toOrderRecord(rows[0]) : null;
   }
 
-  private async insert(ctx: ServiceContext, input: ValidOrderInput): Promise<Order> {
+  private async insert(ctx: ServiceContext, input: ValidOrderInput): Promise<OrderRecord> {
     const now = new Date();
-    const { rows } = await this.db.query<FullOrderRowText>(INSERT_ORDER_SQL, [
+    const { rows } = await this.db.query<OrderRowText>(INSERT_ORDER_SQL, [
       ctx.user.id,
       now,
       randomUUID(),
@@ -98,28 +95,26 @@ export class OrderService {
       new Date(now.getTime() + this.options.orderTtlMs),
       input.idempotencyKey,
     ]);
-    return orderFromRow(rows[0]);
+    return toOrderRecord(rows[0]);
   }
 
   /** The caller's own order; anything else (a stranger's, unknown, malformed id) is NOT_FOUND. */
-  findOwned(ctx: ServiceContext, id: string): Promise<Order> {
-    return this.lookup(id, ctx.user.id);
+  async findOwned(ctx: ServiceContext, id: string): Promise<OrderRecord> {
+    const order = await readOrder(this.db, { id });
+    if (!order || order.userId !== ctx.user.id) throw notFound('Order');
+    return order;
   }
 
   /** The caller's own order, or any order for an admin. */
-  findVisible(ctx: ServiceContext, id: string): Promise<Order> {
-    return this.lookup(id, ctx.user.isAdmin ? null : ctx.user.id);
+  async findVisible(ctx: ServiceContext, id: string): Promise<OrderRecord> {
+    const order = await readOrder(this.db, { id });
+    if (!order || (order.userId !== ctx.user.id && !ctx.user.isAdmin)) throw notFound('Order');
+    return order;
   }
 
-  /** One order by id (plain SQL), limited to an owner unless `ownerId` is null. */
-  private async lookup(id: string, ownerId: string | null): Promise<Order> {
-    if (!UUID.test(id)) throw notFound('Order');
-    const { rows } =
-      ownerId === null
-        ? await this.db.query<FullOrderRowText>(`select ${ORDER_COLUMNS} from orders where id = $1`, [id])
-        : await this.db.query<FullOrderRowText>(`select ${ORDER_COLUMNS} from orders where id = $1 and user_id = $2`, [id, ownerId]);
-    if (!rows[0]) throw notFound('Order');
-    return orderFromRow(rows[0]);
+  /** An order by id as it is now, whoever owns it (for answers after a change, and subscriptions). */
+  async byId(id: string): Promise<OrderRecord | null> {
+    return readOrder(this.db, { id });
   }
 
   /** The caller's orders, newest first, `first` (1–100, default 20) at a time after an opaque cursor. */
@@ -129,52 +124,32 @@ export class OrderService {
   ): Promise<OrderConnection> {
     const first = args.first ?? 20;
     if (!Number.isInteger(first) || first < 1 || first > 100) throw badInput('first must be from 1 to 100', 'first');
-    const where: FilterQuery<Order> = { user: ctx.user.id, ...(args.status ? { status: args.status } : {}) };
+    const params: unknown[] = [ctx.user.id, first + 1];
+    let where = 'user_id = $1';
+    if (args.status) {
+      params.push(args.status);
+      where += ` and status = $${params.length}`;
+    }
     if (args.after) {
       const { createdAt, id } = decodeCursor(args.after);
-      where.$or = [{ createdAt: { $lt: createdAt } }, { createdAt, id: { $lt: id } }];
+      params.push(createdAt, id);
+      where += ` and (created_at, id) < ($${params.length - 1}, $${params.length})`;
     }
-    const rows = await ctx.em.find(Order, where, { orderBy: { createdAt: 'desc', id: 'desc' }, limit: first + 1 });
-    const page = rows.slice(0, first);
+    const { rows } = await this.db.query<OrderRowText>(
+      `select ${ORDER_COLUMNS} from orders where ${where} order by created_at desc, id desc limit $2`,
+      params,
+    );
+    const page = rows.slice(0, first).map(toOrderRecord);
     const edges = page.map((node) => ({ cursor: encodeCursor(node), node }));
     return {
       edges,
       pageInfo: { hasNextPage: rows.length > first, endCursor: edges.length ? edges[edges.length - 1].cursor : null },
     };
   }
-
-  /** The order's history, oldest first: status changes, refused moves, and the verified callbacks that named it. */
-  async history(em: EntityManager, order: Order): Promise<HistoryEntry[]> {
-    const [events, callbacks] = await Promise.all([
-      em.find(OrderEvent, { order: order.id }, { orderBy: { createdAt: 'asc', id: 'asc' } }),
-      em.find(
-        CallbackLog,
-        { order: order.id },
-        { fields: ['id', 'kind', 'verdict', 'reason', 'tradeStatus', 'receivedAt'], orderBy: { receivedAt: 'asc', id: 'asc' } },
-      ),
-    ]);
-    const entries: HistoryEntry[] = [
-      ...events.map((e) => ({ ...pickEvent(e), id: `event:${e.id}` })),
-      ...callbacks.map((c) => ({
-        id: `callback:${c.id}`,
-        type: OrderEventType.CALLBACK,
-        fromStatus: null,
-        toStatus: null,
-        source: c.kind === 'NOTIFY' ? EventSource.NOTIFY : EventSource.RETURN,
-        note: [c.tradeStatus, c.verdict, c.reason].filter(Boolean).join(' · '),
-        createdAt: c.receivedAt,
-      })),
-    ];
-    return entries.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
-  }
-}
-
-function pickEvent(e: OrderEvent): HistoryEntry {
-  return { id: e.id, type: e.type, fromStatus: e.fromStatus, toStatus: e.toStatus, source: e.source, note: e.note, createdAt: e.createdAt };
 }
 
 /** Cursors are opaque to clients: base64url of the row's creation time and id. */
-export function encodeCursor(order: Pick<Order, 'createdAt' | 'id'>): string {
+export function encodeCursor(order: Pick<OrderRecord, 'createdAt' | 'id'>): string {
   return Buffer.from(`${order.createdAt.toISOString()}|${order.id}`).toString('base64url');
 }
 

@@ -1,6 +1,6 @@
 import type { Money } from '../common/money';
-import type { Order } from './order.entity';
 import type { SqlExecutor } from '../db/sql';
+import type { OrderRecord } from './order.row';
 import { EventSource, OrderStatus } from './order.types';
 
 /**
@@ -43,34 +43,45 @@ export interface TransitionCause {
   at?: Date;
 }
 
+/**
+ * A verified payment that this order cannot take: the buyer paid after the order was closed here, or paid a
+ * second time under another trade_no. The money has moved at Alipay; it becomes a payment exception.
+ */
+export type PaymentExceptionKind = 'PAID_AFTER_CLOSE' | 'PAID_TWICE';
+
 export type Decision =
   | { outcome: 'APPLY' }
   | { outcome: 'REPEAT' }
-  /** `alert`: money may have moved that this order cannot take (paid twice, or paid after close): a human must look. */
-  | { outcome: 'REFUSE'; reason: string; alert?: boolean };
+  | { outcome: 'REFUSE'; reason: string }
+  | { outcome: 'EXCEPTION'; kind: PaymentExceptionKind; reason: string };
 
 /** Decides a move without touching anything: the table, plus the guards that need the cause's facts. */
-export function decide(order: Pick<Order, 'status' | 'amount' | 'tradeNo'>, to: OrderStatus, cause: TransitionCause): Decision {
+export function decide(order: Pick<OrderRecord, 'status' | 'amount' | 'tradeNo'>, to: OrderStatus, cause: TransitionCause): Decision {
   const from = order.status;
+  const paying = PAID_STATUSES.has(to);
   if (order.tradeNo && cause.tradeNo && order.tradeNo !== cause.tradeNo) {
-    return {
-      outcome: 'REFUSE',
-      reason: `Alipay reports trade ${cause.tradeNo} for an order paid by trade ${order.tradeNo}: the buyer may have paid twice; refund one`,
-      alert: true,
-    };
+    if (paying) {
+      return {
+        outcome: 'EXCEPTION',
+        kind: 'PAID_TWICE',
+        reason: `Alipay reports trade ${cause.tradeNo} paid for an order paid by trade ${order.tradeNo}: the buyer paid twice`,
+      };
+    }
+    return { outcome: 'REFUSE', reason: `Alipay reports ${to} for trade ${cause.tradeNo}, not this order's trade ${order.tradeNo}` };
   }
   if (from === to) return { outcome: 'REPEAT' };
+  // A late or replayed report of an earlier stage of the order's own trade (TRADE_SUCCESS after TRADE_FINISHED,
+  // or after a full refund closed it) is old news, not a new payment.
+  if (paying && order.tradeNo && cause.tradeNo === order.tradeNo && (from === OrderStatus.TRADE_CLOSED || from === OrderStatus.TRADE_FINISHED)) {
+    return { outcome: 'REPEAT' };
+  }
   if (!TRANSITIONS[from].includes(to)) {
-    if (from === OrderStatus.TRADE_CLOSED && PAID_STATUSES.has(to)) {
-      return {
-        outcome: 'REFUSE',
-        reason: `Alipay reports ${to} for an order already closed here: the buyer may have paid; check and refund if so`,
-        alert: true,
-      };
+    if (from === OrderStatus.TRADE_CLOSED && paying && !order.tradeNo) {
+      return { outcome: 'EXCEPTION', kind: 'PAID_AFTER_CLOSE', reason: `Alipay reports ${to} for an order already closed here: the buyer paid after the close` };
     }
     return { outcome: 'REFUSE', reason: `${from} cannot move to ${to}` };
   }
-  if (PAID_STATUSES.has(to) && from === OrderStatus.WAIT_BUYER_PAY && !cause.tradeNo) {
+  if (paying && from === OrderStatus.WAIT_BUYER_PAY && !cause.tradeNo) {
     return { outcome: 'REFUSE', reason: `becoming ${to} needs Alipay's trade_no` };
   }
   if (from === OrderStatus.TRADE_SUCCESS && to === OrderStatus.TRADE_CLOSED) {
@@ -84,10 +95,12 @@ export function decide(order: Pick<Order, 'status' | 'amount' | 'tradeNo'>, to: 
 export type TransitionResult =
   | { outcome: 'APPLIED'; from: OrderStatus; to: OrderStatus }
   | { outcome: 'REPEATED' }
-  | { outcome: 'REFUSED'; reason: string; alert: boolean };
+  | { outcome: 'REFUSED'; reason: string }
+  /** Nothing was written: the caller records the payment exception (once) in the same transaction. */
+  | { outcome: 'EXCEPTION'; kind: PaymentExceptionKind; reason: string };
 
-/** What the transition reads of an order: its row as locked by the caller (an entity or a plain row). */
-export type OrderState = Pick<Order, 'id' | 'status' | 'amount' | 'tradeNo'>;
+/** What the transition reads of an order: its row as locked by the caller with `lockOrder`. */
+export type OrderState = Pick<OrderRecord, 'id' | 'status' | 'amount' | 'tradeNo'>;
 
 /** PostgreSQL channel on which committed status changes are announced (payload: the order id). */
 export const ORDER_STATUS_CHANNEL = 'order_status_changed';
@@ -116,22 +129,29 @@ const REFUSE_SQL = `
   insert into order_events (order_id, type, from_status, to_status, source, note, created_at)
   values ($1, 'TRANSITION_REFUSED', $2, $3, $4, $5, $6)`;
 
+/** Writes a TRANSITION_REFUSED history row: a move that was asked for and not made, and why. */
+export async function recordRefusal(db: SqlExecutor, order: Pick<OrderRecord, 'id' | 'status'>, to: OrderStatus, cause: TransitionCause, reason: string): Promise<void> {
+  const note = cause.note ? `${reason} (${cause.note})` : reason;
+  await db.query(REFUSE_SQL, [order.id, order.status, to, cause.source, note, cause.at ?? new Date()]);
+}
+
 /**
  * The one function that changes an order's status. Call it inside a transaction holding the order's row lock
- * (SELECT … FOR UPDATE), with an executor of that transaction. In one statement it applies the table, sets the
+ * (`lockOrder` in order.row.ts), with the executor of that transaction. In one statement it applies the table, sets the
  * facts that come with the new status, writes the history row and, when a subscription watches the order,
- * announces the change on commit (pg_notify is transactional). A refused move writes its history row; a repeat writes nothing. It does not touch the `order`
- * object it is given: a caller that needs the new row reads it again.
+ * announces the change on commit (pg_notify is transactional). A refused move writes its history row; a repeat writes nothing; a payment the order cannot take writes
+ * nothing and is returned as EXCEPTION for the caller to record. The record it is given stays as it was: a
+ * caller that needs the new row reads it again.
  */
 export async function transition(db: SqlExecutor, order: OrderState, to: OrderStatus, cause: TransitionCause): Promise<TransitionResult> {
   const decision = decide(order, to, cause);
   if (decision.outcome === 'REPEAT') return { outcome: 'REPEATED' };
+  if (decision.outcome === 'EXCEPTION') return { outcome: 'EXCEPTION', kind: decision.kind, reason: decision.reason };
   const at = cause.at ?? new Date();
   const from = order.status;
   if (decision.outcome === 'REFUSE') {
-    const note = cause.note ? `${decision.reason} (${cause.note})` : decision.reason;
-    await db.query(REFUSE_SQL, [order.id, from, to, cause.source, note, at]);
-    return { outcome: 'REFUSED', reason: decision.reason, alert: decision.alert ?? false };
+    await recordRefusal(db, order, to, cause, decision.reason);
+    return { outcome: 'REFUSED', reason: decision.reason };
   }
   const { rows } = await db.query(APPLY_SQL, [
     order.id,

@@ -1,4 +1,3 @@
-import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Pool } from 'pg';
 import { FormError, parseForm } from '../alipay/alipay.form';
 import type { AlipayProvider } from '../alipay/alipay.provider';
@@ -6,12 +5,12 @@ import { parseBeijingTime } from '../alipay/alipay.time';
 import type { Logger } from '../common/logger';
 import type { Metrics } from '../common/metrics';
 import { Money } from '../common/money';
-import { Order } from '../orders/order.entity';
-import { statusFromAlipay, transition, type TransitionCause } from '../orders/order.state';
-import { inTransaction, prepared, type SqlExecutor } from '../db/sql';
-import { orderRow, type OrderRow, type OrderRowText } from '../orders/order.row';
+import { inTransaction, isDatabaseUnavailable, prepared, sqlState, type SqlExecutor } from '../db/sql';
+import { lockOrder, readOrder, type OrderRecord } from '../orders/order.row';
+import { PAID_STATUSES, statusFromAlipay, transition, type TransitionCause } from '../orders/order.state';
 import { EventSource, OrderStatus } from '../orders/order.types';
 import { CallbackKind, CallbackVerdict } from './callback-log.entity';
+import type { FoundPayment, PaymentExceptionService } from './payment-exception.service';
 import type { RefundService } from './refund.service';
 
 /** The most a notify body may be; larger ones are refused unread. */
@@ -25,7 +24,7 @@ export interface NotifyReply {
 
 export interface ReturnOutcome {
   verified: boolean;
-  order: Pick<Order, 'id' | 'orderNo' | 'status' | 'amount' | 'subject'> | null;
+  order: Pick<OrderRecord, 'id' | 'orderNo' | 'status' | 'amount' | 'subject'> | null;
   reason: string | null;
 }
 
@@ -46,8 +45,25 @@ interface Decision {
   reason: string | null;
   /** The order the callback is linked to (only once its signature verified). */
   orderId: string | null;
-  /** Money may have moved that the order cannot take: an operator must look. */
+  /** A refund we had marked failed went through after all: an operator must look. */
   alert?: boolean;
+  /** A payment exception this notify recorded for the first time (announced after commit). */
+  exception?: { id: string; orderNo: string; payment: FoundPayment };
+}
+
+/**
+ * The notify fields that reach SQL (as parameters, or in the callback record). A signed message may still carry
+ * hostile text: control characters (PostgreSQL refuses NUL outright) are refused before any database work.
+ */
+const SQL_FIELDS = ['notify_id', 'out_trade_no', 'trade_no', 'trade_status', 'buyer_id', 'buyer_open_id', 'out_biz_no', 'gmt_payment', 'total_amount', 'refund_fee'];
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+function hostileField(params: Record<string, string>): string | null {
+  for (const name of SQL_FIELDS) {
+    const value = params[name];
+    if (value !== undefined && (CONTROL.test(value) || !value.isWellFormed())) return name;
+  }
+  return null;
 }
 
 /**
@@ -57,9 +73,10 @@ interface Decision {
 const clip = (value: string | undefined, max: number): string | null =>
   value === undefined ? null : value.slice(0, max).replace(/[\u0000-\u001f\u007f]/g, '\ufffd');
 
-const LOCK_ORDER_SQL = `
-  select id, order_no, status, amount::text as amount, trade_no, refunded_amount::text as refunded_amount
-  from orders where order_no = $1 for update`;
+/** Whether a notify with this notify_id was already processed for the order (callback_logs_notify_id_idx). */
+const SEEN_NOTIFY_SQL = `
+  select 1 from callback_logs where notify_id = $1 and order_id = $2 and signature_valid
+  and verdict in ('APPLIED', 'DUPLICATE', 'IGNORED', 'REFUSED') limit 1`;
 
 const INSERT_LOG_SQL = `
   insert into callback_logs (kind, raw, verdict, reason, signature_valid, order_id, notify_id, out_trade_no, trade_status, remote_address, received_at)
@@ -91,9 +108,9 @@ function insertLog(db: SqlExecutor, draft: LogDraft, decision: Decision): Promis
 export class CallbackService {
   constructor(
     private readonly pool: Pool,
-    private readonly orm: MikroORM,
     private readonly alipay: AlipayProvider,
     private readonly refunds: RefundService,
+    private readonly exceptions: PaymentExceptionService,
     private readonly options: { sellerId: string | null },
     private readonly logger: Logger,
     private readonly metrics: Metrics,
@@ -128,6 +145,8 @@ export class CallbackService {
       return reject('signature does not verify with the Alipay public key');
     }
     draft.signatureValid = true;
+    const hostile = hostileField(params);
+    if (hostile) return reject(`${hostile} carries control characters or invalid text`);
     if (params.app_id !== this.alipay.appId) return reject("app_id is not this service's app");
     if (this.options.sellerId && params.seller_id !== this.options.sellerId) return reject('seller_id is not the configured seller');
     const orderNo = params.out_trade_no;
@@ -136,35 +155,47 @@ export class CallbackService {
     if (!total) return reject('total_amount is missing or not a decimal');
     if (params.trade_no !== undefined && params.trade_no.length > 64) return reject('trade_no is too long');
 
+    let decision: Decision;
     try {
-      const decision = await inTransaction(this.pool, async (client) => {
-        const db = prepared(client);
-        const { rows } = await db.query<OrderRowText>(LOCK_ORDER_SQL, [orderNo]);
-        const decided = await this.decide(db, params, rows[0] ? orderRow(rows[0]) : null, total);
-        await insertLog(db, draft, decided);
+      decision = await inTransaction(this.pool, async (tx) => {
+        const order = await lockOrder(tx, { orderNo });
+        const decided = await this.decide(tx, params, order, total);
+        await insertLog(tx, draft, decided);
         return decided;
       });
-      this.count(draft.kind, decision.verdict);
-      if (decision.alert) {
-        this.metrics.inc('alipay_payment_alerts_total', 'Payments an order could not take (paid twice, paid after close)');
-        this.logger.error('PAYMENT NEEDS ATTENTION: a verified notify reports money the order cannot take', { orderNo, reason: decision.reason });
-      } else if (decision.verdict === CallbackVerdict.REFUSED) {
-        this.logger.warn('notify refused by the order state machine', { orderNo, reason: decision.reason });
-      }
-      return { status: 200, body: decision.verdict === CallbackVerdict.REJECTED ? 'failure' : 'success', verdict: decision.verdict };
     } catch (err) {
-      this.logger.error('notify processing failed; Alipay will resend', { orderNo, error: err });
-      await this.recordAlone(draft, { verdict: CallbackVerdict.ERROR, reason: 'processing failed; see the service log', orderId: null });
-      return { status: 500, body: 'failure', verdict: CallbackVerdict.ERROR };
+      // A value PostgreSQL refuses (a data exception, SQLSTATE class 22) fails the same way on every resend.
+      if (sqlState(err)?.startsWith('22')) {
+        this.logger.error('notify refused by the database as invalid data; not acted on', { orderNo, error: err });
+        return reject(`a value was refused by the database (${sqlState(err)})`);
+      }
+      const unavailable = isDatabaseUnavailable(err);
+      if (unavailable) this.logger.warn('database unavailable: notify answered failure, Alipay will resend', { orderNo, error: err });
+      else this.logger.error('notify processing failed; Alipay will resend', { orderNo, error: err });
+      await this.recordAlone(draft, { verdict: CallbackVerdict.ERROR, reason: 'processing failed; see the service log', orderId: null }, unavailable);
+      return { status: unavailable ? 503 : 500, body: 'failure', verdict: CallbackVerdict.ERROR };
     }
+    this.count(draft.kind, decision.verdict);
+    if (decision.exception) {
+      this.exceptions.announce(decision.exception.id, decision.exception.orderNo, decision.exception.payment);
+    } else if (decision.alert) {
+      this.metrics.inc('alipay_payment_alerts_total', 'Refunds marked failed that Alipay made after all');
+      this.logger.error('REFUND NEEDS ATTENTION: a refund marked failed went through at Alipay', { orderNo, reason: decision.reason });
+    } else if (decision.verdict === CallbackVerdict.REFUSED) {
+      this.logger.warn('notify refused by the order state machine', { orderNo, reason: decision.reason });
+    }
+    return { status: 200, body: decision.verdict === CallbackVerdict.REJECTED ? 'failure' : 'success', verdict: decision.verdict };
   }
 
   /** The part of a notify that runs under the order's row lock. */
-  private async decide(db: SqlExecutor, params: Record<string, string>, order: OrderRow | null, total: Money): Promise<Decision> {
+  private async decide(tx: SqlExecutor, params: Record<string, string>, order: OrderRecord | null, total: Money): Promise<Decision> {
     if (!order) return { verdict: CallbackVerdict.REJECTED, reason: 'out_trade_no is not an order of ours', orderId: null };
     const orderId = order.id;
     if (!order.amount.equals(total)) {
       return { verdict: CallbackVerdict.REJECTED, reason: `total_amount ${params.total_amount} differs from the order amount ${order.amount.toString()}`, orderId };
+    }
+    if (params.notify_id && (await tx.query(SEEN_NOTIFY_SQL, [params.notify_id, orderId])).rows.length > 0) {
+      return { verdict: CallbackVerdict.DUPLICATE, reason: 'notify_id already processed', orderId };
     }
     const tradeStatus = params.trade_status;
     if (tradeStatus === 'WAIT_BUYER_PAY') return { verdict: CallbackVerdict.IGNORED, reason: 'WAIT_BUYER_PAY changes nothing', orderId };
@@ -178,18 +209,42 @@ export class CallbackService {
       buyerId: clip(params.buyer_id ?? params.buyer_open_id, 64) ?? undefined,
       paidAt: parseBeijingTime(params.gmt_payment ?? '') ?? undefined,
     };
+    // A trade this order did not take: paid after the order closed here, or a second trade for a paid order.
+    const tradeNo = params.trade_no;
+    const foreign =
+      tradeNo !== undefined && (order.tradeNo ? order.tradeNo !== tradeNo : order.status === OrderStatus.TRADE_CLOSED && (PAID_STATUSES.has(target) || params.refund_fee !== undefined));
+    let refunded: Money | null = null;
     if (params.refund_fee !== undefined) {
-      const refunded = Money.parseDecimal(params.refund_fee);
+      refunded = Money.parseDecimal(params.refund_fee);
       if (!refunded || refunded.compare(order.amount) > 0) {
         return { verdict: CallbackVerdict.REJECTED, reason: 'refund_fee is not a decimal within the order amount', orderId };
       }
-      if (order.status !== OrderStatus.WAIT_BUYER_PAY) return this.refundNotify(db, params, order, refunded, target, cause);
+    }
+    if (foreign && tradeNo !== undefined) {
+      if (refunded) {
+        const confirmed = await this.exceptions.confirmRefunded(tx, orderId, tradeNo, refunded);
+        return confirmed
+          ? { verdict: CallbackVerdict.APPLIED, reason: `refund of trade ${tradeNo}, which this order did not take`, orderId }
+          : { verdict: CallbackVerdict.DUPLICATE, reason: `refund of trade ${tradeNo} already recorded`, orderId };
+      }
+      if (!PAID_STATUSES.has(target)) return { verdict: CallbackVerdict.IGNORED, reason: `${target} for trade ${tradeNo}, which this order did not take`, orderId };
+    } else if (refunded) {
+      if (order.status !== OrderStatus.WAIT_BUYER_PAY) return this.refundNotify(tx, params, order, refunded, target, cause);
       cause.refundedAmount = refunded;
     }
-    const result = await transition(db, order, target, cause);
+    const result = await transition(tx, order, target, cause);
     if (result.outcome === 'APPLIED') return { verdict: CallbackVerdict.APPLIED, reason: null, orderId };
     if (result.outcome === 'REPEATED') return { verdict: CallbackVerdict.DUPLICATE, reason: `already ${order.status}`, orderId };
-    return { verdict: CallbackVerdict.REFUSED, reason: result.reason, orderId, alert: result.alert };
+    if (result.outcome === 'REFUSED') return { verdict: CallbackVerdict.REFUSED, reason: result.reason, orderId };
+    // EXCEPTION: the money moved at Alipay; record it once, answer success so Alipay stops resending.
+    const payment: FoundPayment = { tradeNo: tradeNo as string, amount: total, kind: result.kind, reason: result.reason, source: EventSource.NOTIFY };
+    const id = await this.exceptions.record(tx, order, payment);
+    return {
+      verdict: CallbackVerdict.REFUSED,
+      reason: `payment exception: ${result.reason}`,
+      orderId,
+      ...(id ? { exception: { id, orderNo: order.orderNo, payment } } : {}),
+    };
   }
 
   /**
@@ -199,7 +254,7 @@ export class CallbackService {
   private async refundNotify(
     db: SqlExecutor,
     params: Record<string, string>,
-    order: OrderRow,
+    order: OrderRecord,
     refunded: Money,
     target: OrderStatus,
     cause: TransitionCause,
@@ -241,7 +296,7 @@ export class CallbackService {
     draft.signatureValid = true;
     if (params.app_id !== this.alipay.appId) return refuse("app_id is not this service's app");
     const orderNo = params.out_trade_no;
-    const order = orderNo && orderNo.length <= 64 ? await this.orm.em.fork().findOne(Order, { orderNo }) : null;
+    const order = orderNo && orderNo.length <= 64 && !hostileField(params) ? await readOrder(prepared(this.pool), { orderNo }) : null;
     if (!order) return refuse('out_trade_no is not an order of ours');
     await this.recordAlone(draft, { verdict: CallbackVerdict.IGNORED, reason: 'browser return; state comes from the notify', orderId: order.id });
     return { verified: true, order, reason: null };
@@ -261,12 +316,14 @@ export class CallbackService {
   }
 
   /** Writes a callback record in a transaction of its own; a failure here is logged, never thrown. */
-  private async recordAlone(draft: LogDraft, decision: Decision): Promise<void> {
+  private async recordAlone(draft: LogDraft, decision: Decision, databaseDown = false): Promise<void> {
     this.count(draft.kind, decision.verdict);
+    if (databaseDown) return; // it would fail the same way; the log line above stands for it
     try {
       await insertLog(prepared(this.pool), draft, decision);
     } catch (err) {
-      this.logger.error('could not record a callback', { kind: draft.kind, verdict: decision.verdict, error: err });
+      if (isDatabaseUnavailable(err)) this.logger.warn('could not record a callback: database unavailable', { kind: draft.kind, verdict: decision.verdict, error: err });
+      else this.logger.error('could not record a callback', { kind: draft.kind, verdict: decision.verdict, error: err });
     }
   }
 

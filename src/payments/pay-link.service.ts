@@ -4,7 +4,7 @@ import { orderNotPayable } from '../common/errors';
 import type { OrderService } from '../orders/order.service';
 import { OrderStatus } from '../orders/order.types';
 import { PayChannel, type PayLink } from './pay-link.types';
-import { alipayFailure } from './trade.service';
+import { alipayFailure } from './alipay-failure';
 
 /**
  * Signed pay requests for the caller's own unpaid orders. The link carries the order's expiry as time_expire,

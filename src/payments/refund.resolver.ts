@@ -1,9 +1,12 @@
 import { Arg, Ctx, Field, FieldResolver, ID, InputType, Mutation, Resolver, Root } from 'type-graphql';
 import type { Money } from '../common/money';
+import { notFound } from '../common/errors';
 import { signedIn, type AppContext } from '../graphql/context';
 import { MoneyScalar } from '../graphql/scalars';
 import { Order } from '../orders/order.entity';
+import type { OrderRecord } from '../orders/order.row';
 import { Refund } from './refund.entity';
+import type { RefundRecord } from './refund.row';
 
 @InputType('RefundOrderInput', { description: 'A refund of all or part of a paid order' })
 export class RefundOrderInput {
@@ -26,20 +29,22 @@ export class RefundOrderInput {
 @Resolver(() => Refund)
 export class RefundResolver {
   @Mutation(() => Refund, { description: 'Refunds all or part of a paid order (admin only)' })
-  refundOrder(@Arg('input', () => RefundOrderInput) input: RefundOrderInput, @Ctx() ctx: AppContext): Promise<Refund> {
+  refundOrder(@Arg('input', () => RefundOrderInput) input: RefundOrderInput, @Ctx() ctx: AppContext): Promise<RefundRecord> {
     return ctx.services.refunds.refundOrder(signedIn(ctx), input);
   }
 
   @FieldResolver(() => Order)
-  order(@Root() refund: Refund, @Ctx() ctx: AppContext): Promise<Order> {
-    return ctx.em.findOneOrFail(Order, { id: refund.order.id }, { refresh: true });
+  async order(@Root() refund: RefundRecord, @Ctx() ctx: AppContext): Promise<OrderRecord> {
+    const order = await ctx.services.orders.byId(refund.orderId);
+    if (!order) throw notFound('Order');
+    return order;
   }
 }
 
 @Resolver(() => Order)
 export class OrderRefundsResolver {
   @FieldResolver(() => [Refund], { description: "The order's refunds, oldest first" })
-  refunds(@Root() order: Order, @Ctx() ctx: AppContext): Promise<Refund[]> {
-    return ctx.services.refunds.refundsOf(ctx.em, order.id);
+  refunds(@Root() order: OrderRecord, @Ctx() ctx: AppContext): Promise<RefundRecord[]> {
+    return ctx.services.refunds.refundsOf(order.id);
   }
 }

@@ -1,59 +1,60 @@
-import { LockMode } from '@mikro-orm/core';
-import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
-import { AlipayError, AlipayResponseError, AlipayUnavailableError } from '../alipay/alipay.client';
+import type { Pool } from 'pg';
+import { AlipayError } from '../alipay/alipay.client';
 import type { AlipayProvider, TradeStatusAnswer } from '../alipay/alipay.provider';
 import { parseBeijingTime } from '../alipay/alipay.time';
 import type { ServiceContext } from '../common/context';
-import { alipayUnavailable, AppError } from '../common/errors';
+import { AppError } from '../common/errors';
 import type { Logger } from '../common/logger';
 import { Money } from '../common/money';
-import { inEntityManager } from '../db/sql';
-import { Order } from '../orders/order.entity';
+import { inTransaction, prepared, type SqlExecutor } from '../db/sql';
+import { lockOrder, type OrderRecord } from '../orders/order.row';
 import type { OrderService } from '../orders/order.service';
 import { statusFromAlipay, transition, type TransitionResult } from '../orders/order.state';
 import { EventSource, OrderStatus } from '../orders/order.types';
+import { alipayFailure } from './alipay-failure';
+import type { FoundPayment, PaymentExceptionService } from './payment-exception.service';
 import type { RefundService } from './refund.service';
 
-/** Turns a failed gateway call into the error clients see: ALIPAY_UNAVAILABLE, with Alipay's codes when known. */
-export function alipayFailure(err: unknown, what: string): AppError {
-  if (err instanceof AlipayError) {
-    return alipayUnavailable(`Alipay refused to ${what}: ${err.subMsg ?? err.msg}`, { alipayCode: err.code, alipaySubCode: err.subCode });
-  }
-  if (err instanceof AlipayUnavailableError || err instanceof AlipayResponseError) {
-    return alipayUnavailable(`Could not ${what} at Alipay: ${err.message}`);
-  }
-  throw err;
-}
+/** How long past a pay link's time_expire a close here keeps being repeated at Alipay (clock skew between hosts). */
+export const CLOSE_GRACE_MS = 2 * 60_000;
 
 /**
  * Asking Alipay about orders and closing them there: syncOrder, closeOrder, and the jobs that close expired
- * orders and reconcile pending ones. Whatever Alipay answers is applied through the one transition function,
- * under the order's row lock; Alipay's answers arrive verified by the gateway client.
+ * orders, repeat closes Alipay could not make yet, and reconcile pending orders. Whatever Alipay answers is
+ * applied through the one transition function under the order's row lock (`lockOrder`); a payment the order
+ * cannot take becomes a payment exception. Alipay's answers arrive verified by the gateway client.
  */
 export class TradeService {
+  private readonly db: SqlExecutor;
+
   constructor(
-    private readonly orm: MikroORM,
+    private readonly pool: Pool,
     private readonly alipay: AlipayProvider,
     private readonly orders: OrderService,
     private readonly refunds: RefundService,
+    private readonly exceptions: PaymentExceptionService,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.db = prepared(pool);
+  }
 
   /** Asks Alipay for the order's trade (and pending refunds) and applies the answer. Owner or admin. */
-  async syncOrder(ctx: ServiceContext, orderId: string): Promise<Order> {
+  async syncOrder(ctx: ServiceContext, orderId: string): Promise<OrderRecord> {
     const order = await this.orders.findVisible(ctx, orderId);
-    await this.sync(order, ctx.user.isAdmin && order.user.id !== ctx.user.id ? EventSource.ADMIN : EventSource.SYNC, true);
+    await this.sync(order, ctx.user.isAdmin && order.userId !== ctx.user.id ? EventSource.ADMIN : EventSource.SYNC, true);
     await this.refunds.settlePending(order.id);
     return this.reload(order.id);
   }
 
   /**
    * Closes an unpaid order: at Alipay first, then here. If Alipay says the trade was paid meanwhile, the order is
-   * marked paid instead. Closing a closed order is a no-op; a paid order cannot be closed (refund it).
+   * marked paid instead. If Alipay has no trade yet (the buyer never opened the cashier), the order closes here
+   * and the jobs keep closing it at Alipay until its pay links have expired. Closing a closed order is a no-op;
+   * a paid order cannot be closed (refund it).
    */
-  async closeOrder(ctx: ServiceContext, orderId: string): Promise<Order> {
+  async closeOrder(ctx: ServiceContext, orderId: string): Promise<OrderRecord> {
     const order = await this.orders.findVisible(ctx, orderId);
-    const source = ctx.user.isAdmin && order.user.id !== ctx.user.id ? EventSource.ADMIN : EventSource.API;
+    const source = ctx.user.isAdmin && order.userId !== ctx.user.id ? EventSource.ADMIN : EventSource.API;
     await this.close(order, source, true);
     const fresh = await this.reload(order.id);
     if (fresh.status === OrderStatus.TRADE_SUCCESS || fresh.status === OrderStatus.TRADE_FINISHED) {
@@ -63,12 +64,14 @@ export class TradeService {
     return fresh;
   }
 
-  private reload(id: string): Promise<Order> {
-    return this.orm.em.fork().findOneOrFail(Order, { id });
+  private async reload(id: string): Promise<OrderRecord> {
+    const order = await this.orders.byId(id);
+    if (!order) throw new Error(`order ${id} vanished`);
+    return order;
   }
 
   /** Queries Alipay and applies its answer; `strict` turns gateway failures into ALIPAY_UNAVAILABLE. */
-  private async sync(order: Order, source: EventSource, strict: boolean): Promise<TransitionResult | null> {
+  private async sync(order: OrderRecord, source: EventSource, strict: boolean): Promise<TransitionResult | null> {
     if (order.status === OrderStatus.TRADE_CLOSED || order.status === OrderStatus.TRADE_FINISHED) return null;
     let answer: TradeStatusAnswer;
     try {
@@ -87,11 +90,16 @@ export class TradeService {
     return this.apply(order.id, answer, source);
   }
 
-  /** Applies alipay.trade.query's answer to the order under its row lock. */
+  /**
+   * Applies alipay.trade.query's answer to the order under its row lock. A paid trade the order cannot take
+   * (it was closed here) is recorded as a payment exception in the same transaction.
+   */
   private async apply(orderId: string, answer: TradeStatusAnswer, source: EventSource): Promise<TransitionResult | null> {
-    return this.orm.em.fork().transactional(async (tx: EntityManager) => {
-      const order = await tx.findOneOrFail(Order, { id: orderId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
-      order.checkedAt = new Date();
+    let found: { id: string; orderNo: string; payment: FoundPayment } | null = null;
+    const result = await inTransaction(this.pool, async (tx) => {
+      const order = await lockOrder(tx, { id: orderId });
+      if (!order) return null;
+      await tx.query('update orders set checked_at = now() where id = $1', [order.id]);
       const total = Money.parseDecimal(answer.totalAmount);
       if (answer.outTradeNo !== order.orderNo || !total || !total.equals(order.amount)) {
         this.logger.error('Alipay answered about another trade or amount; not applied', { orderNo: order.orderNo });
@@ -99,7 +107,7 @@ export class TradeService {
       }
       const target = statusFromAlipay(answer.tradeStatus);
       if (!target) return null; // WAIT_BUYER_PAY: nothing to do
-      return transition(inEntityManager(tx), order, target, {
+      const outcome = await transition(tx, order, target, {
         source,
         note: `alipay.trade.query says ${answer.tradeStatus}`,
         tradeNo: answer.tradeNo || undefined,
@@ -107,16 +115,26 @@ export class TradeService {
         paidAt: (answer.paidAt && parseBeijingTime(answer.paidAt)) || undefined,
         refundedAmount: target === OrderStatus.TRADE_CLOSED && order.status === OrderStatus.TRADE_SUCCESS ? order.amount : undefined,
       });
+      if (outcome.outcome === 'EXCEPTION' && answer.tradeNo) {
+        const payment: FoundPayment = { tradeNo: answer.tradeNo, amount: total, kind: outcome.kind, reason: outcome.reason, source };
+        const id = await this.exceptions.record(tx, order, payment);
+        if (id) found = { id, orderNo: order.orderNo, payment };
+      }
+      return outcome;
     });
+    const recorded = found as { id: string; orderNo: string; payment: FoundPayment } | null;
+    if (recorded) this.exceptions.announce(recorded.id, recorded.orderNo, recorded.payment);
+    return result;
   }
 
   private async markChecked(orderId: string): Promise<void> {
-    await this.orm.em.fork().nativeUpdate(Order, { id: orderId }, { checkedAt: new Date() });
+    await this.db.query('update orders set checked_at = now() where id = $1', [orderId]);
   }
 
-  private async close(order: Order, source: EventSource, strict: boolean): Promise<void> {
+  private async close(order: OrderRecord, source: EventSource, strict: boolean): Promise<void> {
     if (order.status !== OrderStatus.WAIT_BUYER_PAY) return;
     let note = 'closed at Alipay';
+    let closeAtAlipayUntil: Date | null = null;
     try {
       await this.alipay.close(order.orderNo);
     } catch (err) {
@@ -125,37 +143,73 @@ export class TradeService {
         await this.sync(order, source, strict); // paid meanwhile: take the payment
         return;
       }
-      if (sub === 'ACQ.TRADE_NOT_EXIST') note = 'Alipay has no trade (the buyer never opened the cashier)';
-      else if (sub === 'ACQ.TRADE_HAS_CLOSE') note = 'already closed at Alipay';
+      if (sub === 'ACQ.TRADE_NOT_EXIST') {
+        // The pay link can still open a trade at Alipay until its time_expire: keep closing it there until then.
+        const until = new Date(order.expiresAt.getTime() + CLOSE_GRACE_MS);
+        if (until.getTime() > Date.now()) closeAtAlipayUntil = until;
+        note = closeAtAlipayUntil
+          ? 'Alipay has no trade yet (the buyer never opened the cashier): closed here, and closed again at Alipay until the pay link expires'
+          : 'Alipay has no trade (the buyer never opened the cashier) and the pay link has expired';
+      } else if (sub === 'ACQ.TRADE_HAS_CLOSE') note = 'already closed at Alipay';
       else if (!strict) {
         this.logger.warn('could not close at Alipay; will retry', { orderNo: order.orderNo, error: err });
         return;
       } else throw alipayFailure(err, 'close the trade');
     }
-    await this.orm.em.fork().transactional(async (tx: EntityManager) => {
-      const locked = await tx.findOneOrFail(Order, { id: order.id }, { lockMode: LockMode.PESSIMISTIC_WRITE });
-      await transition(inEntityManager(tx), locked, OrderStatus.TRADE_CLOSED, { source, note });
+    await inTransaction(this.pool, async (tx) => {
+      const locked = await lockOrder(tx, { id: order.id });
+      if (!locked) return;
+      const result = await transition(tx, locked, OrderStatus.TRADE_CLOSED, { source, note });
+      if (result.outcome === 'APPLIED' && closeAtAlipayUntil) {
+        await tx.query('update orders set alipay_close_until = $2 where id = $1', [order.id, closeAtAlipayUntil]);
+      }
     });
   }
 
   /**
    * Job: closes unpaid orders past their expiry, at Alipay and here (a payment found meanwhile is applied). One
-   * that cannot be closed now waits its turn (checkedAt) instead of blocking the ones behind it.
+   * that cannot be closed now waits its turn (checked_at) instead of blocking the ones behind it.
    */
   async closeExpired(limit = 50, retryEveryMs = 2 * 60_000): Promise<number> {
-    const now = Date.now();
-    const due = await this.orm.em.fork().find(
-      Order,
-      {
-        status: OrderStatus.WAIT_BUYER_PAY,
-        expiresAt: { $lte: new Date(now) },
-        $or: [{ checkedAt: null }, { checkedAt: { $lte: new Date(now - retryEveryMs) } }],
-      },
-      { orderBy: { checkedAt: 'asc nulls first', expiresAt: 'asc' }, limit },
+    const due = await this.claim(
+      `status = 'WAIT_BUYER_PAY' and expires_at <= now() and (checked_at is null or checked_at <= $1)`,
+      'checked_at asc nulls first, expires_at asc',
+      retryEveryMs,
+      limit,
+    );
+    for (const order of due) await this.close(order, EventSource.JOB, false);
+    return due.length;
+  }
+
+  /**
+   * Job: orders closed here while Alipay had no trade yet are closed at Alipay again, until their pay links have
+   * expired there. A trade found paid meanwhile becomes a payment exception (and is refunded when so configured).
+   */
+  async repeatCloses(limit = 50, retryEveryMs = 30_000): Promise<number> {
+    const due = await this.claim(
+      `alipay_close_until is not null and status = 'TRADE_CLOSED' and (checked_at is null or checked_at <= $1)`,
+      'checked_at asc nulls first',
+      retryEveryMs,
+      limit,
     );
     for (const order of due) {
-      await this.markChecked(order.id);
-      await this.close(order, EventSource.JOB, false);
+      let settled = false;
+      try {
+        await this.alipay.close(order.orderNo);
+        settled = true; // Alipay had a trade (the buyer opened the link) and has now closed it
+      } catch (err) {
+        const sub = err instanceof AlipayError ? err.subCode : null;
+        if (sub === 'ACQ.TRADE_HAS_CLOSE') settled = true;
+        else if (sub === 'ACQ.TRADE_NOT_EXIST') settled = order.alipayCloseUntil !== null && order.alipayCloseUntil.getTime() <= Date.now();
+        else if (sub === 'ACQ.TRADE_HAS_SUCCESS' || sub === 'ACQ.TRADE_STATUS_ERROR') {
+          const answer = await this.alipay.query(order.orderNo).catch(() => null);
+          if (answer) {
+            await this.apply(order.id, answer, EventSource.JOB);
+            settled = true;
+          }
+        } else this.logger.warn('could not repeat a close at Alipay; will retry', { orderNo: order.orderNo, error: err });
+      }
+      if (settled) await this.db.query('update orders set alipay_close_until = null where id = $1', [order.id]);
     }
     return due.length;
   }
@@ -165,18 +219,30 @@ export class TradeService {
    * came (dropped, or refused by a firewall) is caught before the order expires.
    */
   async reconcilePending(limit = 20, olderThanMs = 2 * 60_000, everyMs = 5 * 60_000): Promise<number> {
-    const now = Date.now();
-    const due = await this.orm.em.fork().find(
-      Order,
-      {
-        status: OrderStatus.WAIT_BUYER_PAY,
-        createdAt: { $lte: new Date(now - olderThanMs) },
-        expiresAt: { $gt: new Date(now) },
-        $or: [{ checkedAt: null }, { checkedAt: { $lte: new Date(now - everyMs) } }],
-      },
-      { orderBy: { checkedAt: 'asc nulls first', createdAt: 'asc' }, limit },
+    const due = await this.claim(
+      `status = 'WAIT_BUYER_PAY' and created_at <= now() - make_interval(secs => ${Math.round(olderThanMs / 1000)}) and expires_at > now()
+       and (checked_at is null or checked_at <= $1)`,
+      'checked_at asc nulls first, created_at asc',
+      everyMs,
+      limit,
     );
     for (const order of due) await this.sync(order, EventSource.JOB, false);
     return due.length;
+  }
+
+  /** Picks due orders and stamps them checked in one statement, so a second instance's job picks others. */
+  private async claim(condition: string, orderBy: string, retryEveryMs: number, limit: number): Promise<OrderRecord[]> {
+    const { rows } = await this.db.query<{ id: string }>(
+      `update orders set checked_at = now() where id in (
+         select id from orders where ${condition} order by ${orderBy} limit $2 for update skip locked)
+       returning id`,
+      [new Date(Date.now() - retryEveryMs), limit],
+    );
+    const orders: OrderRecord[] = [];
+    for (const { id } of rows) {
+      const order = await this.orders.byId(id);
+      if (order) orders.push(order);
+    }
+    return orders;
   }
 }

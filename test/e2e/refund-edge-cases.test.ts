@@ -83,8 +83,41 @@ describe('refunds when Alipay answers badly', () => {
     const res = await refund(o.id, '60.00');
     expect(res.errors![0].extensions!.code).toBe('ALIPAY_UNAVAILABLE');
     expect(await refundRows(o.id)).toEqual([expect.objectContaining({ status: 'PENDING' })]);
-    const second = await refund(o.id, '60.00');
-    expect(second.errors![0].extensions).toMatchObject({ code: 'REFUND_AMOUNT_EXCEEDED', refundable: '40.00' });
+    const pending = (await refundRows(o.id))[0] as { status: string; out_request_no: string };
+    const second = await refund(o.id, '10.00');
+    expect(second.errors![0].extensions).toMatchObject({ code: 'REFUND_PENDING' });
+    expect(await refundRows(o.id)).toEqual([pending]);
+  });
+
+  it('never pays twice when refundOrder is retried after ALIPAY_UNAVAILABLE, with or without an idempotencyKey', async () => {
+    const o = await paidOrder('10.00');
+    const asked: string[] = [];
+    let busy = true;
+    answer = (method, biz): Answer => {
+      if (method === 'alipay.trade.refund') asked.push(biz.out_request_no);
+      if (busy) return { body: { code: '20000', msg: 'Service Currently Unavailable', sub_code: 'aop.ACQ.SYSTEM_ERROR' }, signed: true };
+      return method === 'alipay.trade.refund'
+        ? { body: { code: '10000', msg: 'Success', fund_change: 'Y', refund_fee: '3.00' }, signed: true }
+        : { body: { code: '10000', msg: 'Success', refund_amount: '3.00', refund_status: 'REFUND_SUCCESS' }, signed: true };
+    };
+    const first = await refund(o.id, '3.00', 'ticket-7');
+    const unavailable = first.errors![0];
+    expect(unavailable.extensions).toMatchObject({ code: 'ALIPAY_UNAVAILABLE', refundStatus: 'PENDING' });
+    const refundId = unavailable.extensions!.refundId as string;
+    expect(unavailable.message).toMatch(/PENDING/);
+    expect(unavailable.message).toMatch(/same idempotencyKey/);
+    expect(unavailable.message).toMatch(/syncOrder/);
+    // The retries a careless client makes: no key, another key, another amount. None starts a second refund.
+    for (const retry of [refund(o.id, '3.00'), refund(o.id, '3.00', 'ticket-8'), refund(o.id, '2.00')]) {
+      expect((await retry).errors![0].extensions).toMatchObject({ code: 'REFUND_PENDING', refundId });
+    }
+    busy = false;
+    const settled = (await refund(o.id, '3.00', 'ticket-7')).data!.refundOrder;
+    expect(settled).toMatchObject({ id: refundId, status: 'SUCCEEDED' });
+    expect(await refundRows(o.id)).toEqual([expect.objectContaining({ status: 'SUCCEEDED' })]);
+    expect(new Set(asked).size).toBe(1);
+    const order = await query<{ refunded_amount: string }>(server.db.url, 'select refunded_amount::text from orders where id = $1', [o.id]);
+    expect(order[0].refunded_amount).toBe('3.00');
   });
 
   it('keeps a refund PENDING when a final-looking refusal is unsigned', async () => {
@@ -112,7 +145,7 @@ describe('refunds when Alipay answers badly', () => {
     expect((await refundRows(o.id))[0].status).toBe('SUCCEEDED');
     const order = await query<{ refunded_amount: string }>(server.db.url, 'select refunded_amount::text from orders where id = $1', [o.id]);
     expect(order[0].refunded_amount).toBe('30.00');
-    expect(server.logs.some((l) => l.includes('PAYMENT NEEDS ATTENTION') && l.includes(o.orderNo))).toBe(true);
+    expect(server.logs.some((l) => l.includes('REFUND NEEDS ATTENTION') && l.includes(o.orderNo))).toBe(true);
   });
 
   it('finishes a partly refunded order on a TRADE_FINISHED notify that carries refund_fee', async () => {

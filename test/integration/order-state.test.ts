@@ -1,11 +1,11 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
-import { LockMode } from '@mikro-orm/core';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { Client, type Pool } from 'pg';
 import { Money } from '../../src/common/money';
 import { initOrm } from '../../src/db/orm';
-import { createPool, inEntityManager } from '../../src/db/sql';
+import { createPool, inTransaction } from '../../src/db/sql';
+import { lockOrder } from '../../src/orders/order.row';
 import { Order } from '../../src/orders/order.entity';
 import { OrderEvent } from '../../src/orders/order-event.entity';
 import { OrderService } from '../../src/orders/order.service';
@@ -25,7 +25,7 @@ describe('the transition function on PostgreSQL', () => {
   beforeAll(async () => {
     db = await createTestDatabase();
     orm = await initOrm(db.url, 4);
-    pool = createPool(db.url, 4);
+    pool = createPool(db.url, 4, (err) => { throw err; });
     orders = new OrderService(pool, { orderTtlMs: 15 * 60_000 });
     listener = new Client({ connectionString: db.url });
     await listener.connect();
@@ -47,9 +47,9 @@ describe('the transition function on PostgreSQL', () => {
   it('writes the status, the facts and one history row, and announces the change only when it commits', async () => {
     const order = await orders.createOrder(ctx(), { amount: Money.parse('2.00'), subject: 'tx' });
     await watch(order.id);
-    await orm.em.fork().transactional(async (tx) => {
-      const locked = await tx.findOneOrFail(Order, { id: order.id }, { lockMode: LockMode.PESSIMISTIC_WRITE });
-      const result = await transition(inEntityManager(tx), locked, OrderStatus.TRADE_SUCCESS, { source: EventSource.SYNC, tradeNo: 'T1' });
+    await inTransaction(pool, async (tx) => {
+      const locked = (await lockOrder(tx, { id: order.id }))!;
+      const result = await transition(tx, locked, OrderStatus.TRADE_SUCCESS, { source: EventSource.SYNC, tradeNo: 'T1' });
       expect(result).toEqual({ outcome: 'APPLIED', from: OrderStatus.WAIT_BUYER_PAY, to: OrderStatus.TRADE_SUCCESS });
       await settle();
       expect(announced).not.toContain(order.id);
@@ -65,9 +65,9 @@ describe('the transition function on PostgreSQL', () => {
 
   it('does not announce a change of an order that no subscription watches', async () => {
     const order = await orders.createOrder(ctx(), { amount: Money.parse('2.50'), subject: 'unwatched' });
-    await orm.em.fork().transactional(async (tx) => {
-      const locked = await tx.findOneOrFail(Order, { id: order.id }, { lockMode: LockMode.PESSIMISTIC_WRITE });
-      expect((await transition(inEntityManager(tx), locked, OrderStatus.TRADE_SUCCESS, { source: EventSource.SYNC, tradeNo: 'TU' })).outcome).toBe('APPLIED');
+    await inTransaction(pool, async (tx) => {
+      const locked = (await lockOrder(tx, { id: order.id }))!;
+      expect((await transition(tx, locked, OrderStatus.TRADE_SUCCESS, { source: EventSource.SYNC, tradeNo: 'TU' })).outcome).toBe('APPLIED');
     });
     await settle();
     expect(announced).not.toContain(order.id);
@@ -77,9 +77,9 @@ describe('the transition function on PostgreSQL', () => {
     const order = await orders.createOrder(ctx(), { amount: Money.parse('3.00'), subject: 'rollback' });
     await watch(order.id);
     await expect(
-      orm.em.fork().transactional(async (tx) => {
-        const locked = await tx.findOneOrFail(Order, { id: order.id }, { lockMode: LockMode.PESSIMISTIC_WRITE });
-        await transition(inEntityManager(tx), locked, OrderStatus.TRADE_SUCCESS, { source: EventSource.SYNC, tradeNo: 'T2' });
+      inTransaction(pool, async (tx) => {
+        const locked = (await lockOrder(tx, { id: order.id }))!;
+        await transition(tx, locked, OrderStatus.TRADE_SUCCESS, { source: EventSource.SYNC, tradeNo: 'T2' });
         throw new Error('abort');
       }),
     ).rejects.toThrow('abort');
@@ -93,9 +93,9 @@ describe('the transition function on PostgreSQL', () => {
     const order = await orders.createOrder(ctx(), { amount: Money.parse('4.00'), subject: 'race' });
     const outcomes = await Promise.all(
       Array.from({ length: 10 }, () =>
-        orm.em.fork().transactional(async (tx) => {
-          const locked = await tx.findOneOrFail(Order, { id: order.id }, { lockMode: LockMode.PESSIMISTIC_WRITE });
-          return (await transition(inEntityManager(tx), locked, OrderStatus.TRADE_SUCCESS, { source: EventSource.NOTIFY, tradeNo: 'T3' })).outcome;
+        inTransaction(pool, async (tx) => {
+          const locked = (await lockOrder(tx, { id: order.id }))!;
+          return (await transition(tx, locked, OrderStatus.TRADE_SUCCESS, { source: EventSource.NOTIFY, tradeNo: 'T3' })).outcome;
         }),
       ),
     );
@@ -105,17 +105,43 @@ describe('the transition function on PostgreSQL', () => {
 
   it('records a refused move as a history row and leaves the status alone', async () => {
     const order = await orders.createOrder(ctx(), { amount: Money.parse('5.00'), subject: 'refuse' });
-    const outcome = await orm.em.fork().transactional(async (tx) => {
-      const locked = await tx.findOneOrFail(Order, { id: order.id }, { lockMode: LockMode.PESSIMISTIC_WRITE });
-      await transition(inEntityManager(tx), locked, OrderStatus.TRADE_CLOSED, { source: EventSource.JOB });
-      const closed = await tx.findOneOrFail(Order, { id: order.id }, { refresh: true });
-      return transition(inEntityManager(tx), closed, OrderStatus.TRADE_SUCCESS, { source: EventSource.NOTIFY, tradeNo: 'late' });
+    const outcome = await inTransaction(pool, async (tx) => {
+      const locked = (await lockOrder(tx, { id: order.id }))!;
+      await transition(tx, locked, OrderStatus.TRADE_SUCCESS, { source: EventSource.NOTIFY, tradeNo: 'T5' });
+      const paid = (await lockOrder(tx, { id: order.id }))!;
+      return transition(tx, paid, OrderStatus.TRADE_CLOSED, { source: EventSource.NOTIFY, tradeNo: 'T5' });
     });
-    expect(outcome).toMatchObject({ outcome: 'REFUSED' });
+    expect(outcome).toMatchObject({ outcome: 'REFUSED', reason: 'a paid order closes only when it is refunded in full' });
+    const saved = await orm.em.fork().findOneOrFail(Order, { id: order.id });
+    expect(saved.status).toBe(OrderStatus.TRADE_SUCCESS);
+    expect(await orm.em.fork().count(OrderEvent, { order: order.id, type: 'TRANSITION_REFUSED' as never })).toBe(1);
+  });
+
+  it('returns a payment after close as an exception for the caller to record, and writes nothing itself', async () => {
+    const order = await orders.createOrder(ctx(), { amount: Money.parse('5.50'), subject: 'late payment' });
+    const outcome = await inTransaction(pool, async (tx) => {
+      const locked = (await lockOrder(tx, { id: order.id }))!;
+      await transition(tx, locked, OrderStatus.TRADE_CLOSED, { source: EventSource.JOB });
+      const closed = (await lockOrder(tx, { id: order.id }))!;
+      return transition(tx, closed, OrderStatus.TRADE_SUCCESS, { source: EventSource.NOTIFY, tradeNo: 'late' });
+    });
+    expect(outcome).toMatchObject({ outcome: 'EXCEPTION', kind: 'PAID_AFTER_CLOSE' });
     const saved = await orm.em.fork().findOneOrFail(Order, { id: order.id });
     expect(saved.status).toBe(OrderStatus.TRADE_CLOSED);
     expect(saved.tradeNo).toBeNull();
-    expect(await orm.em.fork().count(OrderEvent, { order: order.id, type: 'TRANSITION_REFUSED' as never })).toBe(1);
+    expect(await orm.em.fork().count(OrderEvent, { order: order.id, type: 'TRANSITION_REFUSED' as never })).toBe(0);
+  });
+
+  it('locks an order by id or by order number and returns the same plain row, and nothing for unknown keys', async () => {
+    const order = await orders.createOrder(ctx(), { amount: Money.parse('7.00'), subject: 'lock' });
+    const [byId, byNo, unknown, malformed] = await inTransaction(pool, async (tx) =>
+      Promise.all([lockOrder(tx, { id: order.id }), lockOrder(tx, { orderNo: order.orderNo }), lockOrder(tx, { orderNo: 'nope' }), lockOrder(tx, { id: 'not-a-uuid' })]),
+    );
+    expect(byId).toEqual(byNo);
+    expect(byId).toMatchObject({ id: order.id, orderNo: order.orderNo, userId: 'ivy', status: OrderStatus.WAIT_BUYER_PAY });
+    expect(Object.getPrototypeOf(byId)).toBe(Object.prototype);
+    expect(unknown).toBeNull();
+    expect(malformed).toBeNull();
   });
 
   it('gives a user only their own orders, whatever id they name', async () => {

@@ -39,7 +39,6 @@ describe('the order transition table', () => {
 
   it.each([
     [TRADE_SUCCESS, WAIT_BUYER_PAY],
-    [TRADE_FINISHED, TRADE_SUCCESS],
     [TRADE_FINISHED, TRADE_CLOSED],
     [TRADE_CLOSED, WAIT_BUYER_PAY],
     [TRADE_FINISHED, WAIT_BUYER_PAY],
@@ -47,10 +46,15 @@ describe('the order transition table', () => {
     expect(decide(order(from, cause.tradeNo), to, cause)).toMatchObject({ outcome: 'REFUSE' });
   });
 
-  it('refuses a payment for a closed order and says money may need refunding', () => {
-    const d = decide(order(TRADE_CLOSED), TRADE_SUCCESS, cause);
-    expect(d).toMatchObject({ outcome: 'REFUSE' });
-    expect(d.outcome === 'REFUSE' && d.reason).toContain('refund');
+  it('makes a payment for an order closed unpaid a PAID_AFTER_CLOSE exception', () => {
+    expect(decide(order(TRADE_CLOSED), TRADE_SUCCESS, cause)).toMatchObject({ outcome: 'EXCEPTION', kind: 'PAID_AFTER_CLOSE' });
+    expect(decide(order(TRADE_CLOSED), TRADE_FINISHED, cause)).toMatchObject({ outcome: 'EXCEPTION', kind: 'PAID_AFTER_CLOSE' });
+  });
+
+  it("calls a late or replayed report of the order's own trade a repeat: after TRADE_FINISHED, or after a full refund closed it", () => {
+    expect(decide(order(TRADE_FINISHED, cause.tradeNo), TRADE_SUCCESS, cause)).toEqual({ outcome: 'REPEAT' });
+    expect(decide(order(TRADE_CLOSED, cause.tradeNo), TRADE_SUCCESS, cause)).toEqual({ outcome: 'REPEAT' });
+    expect(decide(order(TRADE_CLOSED, cause.tradeNo), TRADE_FINISHED, cause)).toEqual({ outcome: 'REPEAT' });
   });
 
   it('closes a paid order only on a full refund', () => {
@@ -60,10 +64,13 @@ describe('the order transition table', () => {
     expect(decide(paid, TRADE_CLOSED, { ...cause, refundedAmount: Money.parse('10.00') })).toEqual({ outcome: 'APPLY' });
   });
 
-  it('refuses, and raises an alert for, a notify whose trade number differs from the one the order was paid with', () => {
-    expect(decide(order(TRADE_SUCCESS, 'A'), TRADE_FINISHED, { ...cause, tradeNo: 'B' })).toMatchObject({ outcome: 'REFUSE', alert: true });
-    // The same status with another trade is a second payment, not a repeat.
-    expect(decide(order(TRADE_SUCCESS, 'A'), TRADE_SUCCESS, { ...cause, tradeNo: 'B' })).toMatchObject({ outcome: 'REFUSE', alert: true });
+  it('makes a payment under another trade number than the one the order was paid with a PAID_TWICE exception', () => {
+    expect(decide(order(TRADE_SUCCESS, 'A'), TRADE_FINISHED, { ...cause, tradeNo: 'B' })).toMatchObject({ outcome: 'EXCEPTION', kind: 'PAID_TWICE' });
+    // The same status with another trade is a second payment, not a repeat; also after a full refund closed the order.
+    expect(decide(order(TRADE_SUCCESS, 'A'), TRADE_SUCCESS, { ...cause, tradeNo: 'B' })).toMatchObject({ outcome: 'EXCEPTION', kind: 'PAID_TWICE' });
+    expect(decide(order(TRADE_CLOSED, 'A'), TRADE_SUCCESS, { ...cause, tradeNo: 'B' })).toMatchObject({ outcome: 'EXCEPTION', kind: 'PAID_TWICE' });
     expect(decide(order(TRADE_SUCCESS, 'A'), TRADE_SUCCESS, { ...cause, tradeNo: 'A' })).toEqual({ outcome: 'REPEAT' });
+    // Not a payment: refused, not an exception.
+    expect(decide(order(TRADE_SUCCESS, 'A'), TRADE_CLOSED, { ...cause, tradeNo: 'B' })).toMatchObject({ outcome: 'REFUSE' });
   });
 });

@@ -3,6 +3,7 @@ import { Migration20261125212602_initial } from './Migration20261125212602_initi
 import { Migration20261125214613_local_alipay_and_refunds } from './Migration20261125214613_local_alipay_and_refunds';
 import { Migration20261125222056_order_watchers } from './Migration20261125222056_order_watchers';
 import { Migration20261125223500_partial_idempotency_index } from './Migration20261125223500_partial_idempotency_index';
+import { Migration20261202114852_payment_exceptions_and_close_until } from './Migration20261202114852_payment_exceptions_and_close_until';
 
 /** Every migration, in order. Listed explicitly so the tsc build and the TypeScript sources find the same ones. */
 export const migrationsList: MigrationObject[] = [
@@ -10,4 +11,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125214613_local_alipay_and_refunds', class: Migration20261125214613_local_alipay_and_refunds },
   { name: 'Migration20261125222056_order_watchers', class: Migration20261125222056_order_watchers },
   { name: 'Migration20261125223500_partial_idempotency_index', class: Migration20261125223500_partial_idempotency_index },
+  { name: 'Migration20261202114852_payment_exceptions_and_close_until', class: Migration20261202114852_payment_exceptions_and_close_until },
 ];

@@ -1,0 +1,60 @@
+import type { Pool } from 'pg';
+import { prepared, type SqlExecutor } from '../db/sql';
+import { EventSource, OrderEventType, type OrderStatus } from '../orders/order.types';
+
+/** One entry of Order.events: a history row, or a verified callback that named the order. */
+export interface HistoryEntry {
+  id: string;
+  type: OrderEventType;
+  fromStatus: OrderStatus | null;
+  toStatus: OrderStatus | null;
+  source: EventSource;
+  note: string | null;
+  createdAt: Date;
+}
+
+/**
+ * An order's history as clients read it: its own events (creation, status changes, refused moves) merged with
+ * the verified callbacks that named it, oldest first. It lives with payments because callbacks are theirs.
+ */
+export class OrderHistoryService {
+  private readonly db: SqlExecutor;
+
+  constructor(pool: Pool) {
+    this.db = prepared(pool);
+  }
+
+  async history(orderId: string): Promise<HistoryEntry[]> {
+    const [events, callbacks] = await Promise.all([
+      this.db.query<{ id: string; type: string; from_status: string | null; to_status: string | null; source: string; note: string | null; created_at: Date }>(
+        'select id::text as id, type, from_status, to_status, source, note, created_at from order_events where order_id = $1 order by created_at, id',
+        [orderId],
+      ),
+      this.db.query<{ id: string; kind: string; verdict: string; reason: string | null; trade_status: string | null; received_at: Date }>(
+        `select id::text as id, kind, verdict, reason, trade_status, received_at from callback_logs where order_id = $1 order by received_at, id`,
+        [orderId],
+      ),
+    ]);
+    const entries: HistoryEntry[] = [
+      ...events.rows.map((e) => ({
+        id: `event:${e.id}`,
+        type: e.type as OrderEventType,
+        fromStatus: e.from_status as OrderStatus | null,
+        toStatus: e.to_status as OrderStatus | null,
+        source: e.source as EventSource,
+        note: e.note,
+        createdAt: e.created_at,
+      })),
+      ...callbacks.rows.map((c) => ({
+        id: `callback:${c.id}`,
+        type: OrderEventType.CALLBACK,
+        fromStatus: null,
+        toStatus: null,
+        source: c.kind === 'NOTIFY' ? EventSource.NOTIFY : EventSource.RETURN,
+        note: [c.trade_status, c.verdict, c.reason].filter(Boolean).join(' · '),
+        createdAt: c.received_at,
+      })),
+    ];
+    return entries.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
+  }
+}
