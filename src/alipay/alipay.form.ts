@@ -69,7 +69,8 @@ export function parseForm(input: Buffer | string, options: ParseFormOptions = {}
   const declared = charsetField ? charsetField[1].toString('latin1').toLowerCase() : 'utf-8';
   const charset = CHARSETS[declared];
   if (!charset) throw new FormError('unsupported charset');
-  const decoder = new TextDecoder(charset, { fatal: true });
+  // ignoreBOM: a value that begins with U+FEFF is kept byte-exact (the signature covers it).
+  const decoder = new TextDecoder(charset, { fatal: true, ignoreBOM: true });
 
   const fields: Record<string, string> = Object.create(null);
   for (const [name, bytes] of pairs) {

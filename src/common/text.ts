@@ -1,6 +1,12 @@
-/** Checks on free text that will be signed and sent to Alipay: well-formed Unicode, no control characters. */
+/** Checks on free text that will be signed and sent to Alipay: well-formed Unicode, no control or invisible format characters. */
 
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+/**
+ * Invisible format characters (Unicode category Cf: U+FEFF, U+200B, bidi overrides, soft hyphen, …): they make two
+ * subjects look the same, can hide or reorder text on the cashier, and a leading U+FEFF is stripped by careless
+ * decoders so signatures stop matching. U+200D (zero-width joiner) stays allowed: emoji sequences need it.
+ */
+const FORMAT = /(?!\u200d)\p{Cf}/u;
 
 /** The length in Unicode code points (what Alipay and PostgreSQL's varchar count), not UTF-16 units. */
 export function codePointLength(text: string): number {
@@ -14,6 +20,8 @@ export function textProblem(text: string, min: number, max: number): string | nu
   if (text.length > max * 2) return `must be at most ${max} characters`;
   if (!text.isWellFormed()) return 'must be valid Unicode text';
   if (CONTROL.test(text)) return 'must not contain control characters or line breaks';
+  const format = FORMAT.exec(text);
+  if (format) return `must not contain invisible format characters (found U+${format[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')})`;
   const length = codePointLength(text);
   if (length < min) return min === 1 ? 'must not be empty' : `must be at least ${min} characters`;
   if (length > max) return `must be at most ${max} characters`;

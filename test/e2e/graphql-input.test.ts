@@ -56,11 +56,34 @@ describe('GraphQL arguments that must be refused with a clear error and change n
     ['a'.repeat(257), 'subject must be at most 256 characters'],
     ['tab\there', 'subject must not contain control characters or line breaks'],
     ['\ud83d', 'subject must be valid Unicode text'],
+    ['NUL\u0000inside', 'subject must not contain control characters or line breaks'],
+    ['\u0085next line', 'subject must not contain control characters or line breaks'],
+    ['\ufeffbom first', 'subject must not contain invisible format characters (found U+FEFF)'],
+    ['zero\u200bwidth', 'subject must not contain invisible format characters (found U+200B)'],
+    ['right-to-left \u202eoverride', 'subject must not contain invisible format characters (found U+202E)'],
+    ['soft\u00adhyphen', 'subject must not contain invisible format characters (found U+00AD)'],
   ])('refuses the subject %j', async (subject, message) => {
     const before = await orderCount();
     const res = await server.gql(CREATE, { input: { amount: '1.00', subject } }, token);
     expect(res.errors![0]).toMatchObject({ message, extensions: { code: 'BAD_USER_INPUT', field: 'subject' } });
     expect(await orderCount()).toBe(before);
+  });
+
+  it.each([
+    ['bom\ufeff', 'body must not contain invisible format characters (found U+FEFF)'],
+    ['word\u2060joiner', 'body must not contain invisible format characters (found U+2060)'],
+    ['line\u2028separator', 'body must not contain control characters or line breaks'],
+  ])('refuses the body %j, naming the field', async (body, message) => {
+    const before = await orderCount();
+    const res = await server.gql(CREATE, { input: { amount: '1.00', subject: 'ok', body } }, token);
+    expect(res.errors![0]).toMatchObject({ message, extensions: { code: 'BAD_USER_INPUT', field: 'body' } });
+    expect(await orderCount()).toBe(before);
+  });
+
+  it('accepts emoji joined by U+200D (zero-width joiner), which emoji sequences need', async () => {
+    const subject = 'family 👨\u200d👩\u200d👧';
+    const res = await server.gql(CREATE, { input: { amount: '1.00', subject } }, token);
+    expect(res.data!.createOrder.subject).toBe(subject);
   });
 
   it('accepts a 256-character subject of Chinese and emoji, counted as characters', async () => {

@@ -1,7 +1,8 @@
 import { generateKeyPairSync } from 'node:crypto';
 import http from 'node:http';
 import { encodeForm } from '../../src/alipay/alipay.form';
-import { newTradeNo, signedNotify, signedNotifyBody, type NotifyTrade } from '../../src/sandbox/sandbox.callbacks';
+import { CALLBACK_V1_OMIT, canonicalString, signText } from '../../src/alipay/alipay.signer';
+import { newTradeNo, notifyFields, signedNotify, signedNotifyBody, type NotifyTrade } from '../../src/sandbox/sandbox.callbacks';
 import { query } from '../support/db';
 import { startTestServer, type TestServer } from '../support/server';
 
@@ -187,6 +188,37 @@ describe('notifies that must change nothing', () => {
     expect(await count()).toBe(before + 1);
     expect((await lastLog()).verdict).toBe('REJECTED');
     await expectUnchanged();
+  });
+
+  /** A notify with exactly these field values, correctly signed by the local Alipay's key. */
+  async function signedWith(changes: Record<string, string>): Promise<string> {
+    const fields = { ...notifyFields(trade()), ...changes };
+    const sign = await signText(canonicalString(fields, CALLBACK_V1_OMIT), server.alipayKey, 'RSA2');
+    sentSigns.push(sign);
+    return encodeForm({ ...fields, sign });
+  }
+
+  it.each([
+    ['out_trade_no', () => `${order.orderNo}\u0000`],
+    ['out_trade_no', () => `\u0000${order.orderNo}`],
+    ['trade_no', () => `2026112522001\u0000999`],
+    ['notify_id', () => 'abc\u0000def'],
+    ['buyer_id', () => '2088\u0000'],
+    ['out_biz_no', () => 'R\u0000'],
+    ['gmt_payment', () => '2026-11-25 10:00:00\u0000'],
+    ['trade_status', () => 'TRADE_SUCCESS\u0000'],
+    ['total_amount', () => '10.00\u0000'],
+    ['refund_fee', () => '1.00\u0001'],
+    ['trade_no', () => 'T\u0085C1-control'],
+    ['notify_id', () => 'esc\u001b[31m'],
+  ])('rejects a correctly signed notify whose %s carries a control character, with 200 failure and no SQL error', async (field, value) => {
+    const reply = await server.notify(await signedWith({ [field]: value() }));
+    expect(reply).toEqual({ status: 200, text: 'failure' });
+    const log = await lastLog();
+    expect(log).toMatchObject({ verdict: 'REJECTED', signature_valid: true, order_id: null });
+    expect(log.reason).toContain(field);
+    await expectUnchanged();
+    expect(server.logs.some((l) => l.includes('notify processing failed'))).toBe(false);
   });
 
   it('keeps serving and then accepts the genuine notify, so nothing above did lasting harm', async () => {

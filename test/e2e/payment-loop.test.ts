@@ -182,6 +182,14 @@ describe('the payment loop over HTTP: create → pay link → notify → paid', 
     expect(server.logs.some((line) => line.includes('NEEDS ATTENTION') && line.includes(order.orderNo))).toBe(false);
   });
 
+  it('pays an order from a signed notify whose subject begins with U+FEFF: the value is verified byte-exact', async () => {
+    const order = await createOrder('3.30');
+    const body = await signedNotifyBody(trade(order, { subject: '\ufeffA cup of tea' }), server.alipayKey);
+    expect(body).toContain('subject=%EF%BB%BFA');
+    expect((await server.notify(body)).text).toBe('success');
+    expect((await server.gql(ORDER, { id: order.id }, token)).data!.order.status).toBe('TRADE_SUCCESS');
+  });
+
   it('answers ORDER_NOT_PAYABLE when a paid order is asked for a pay link', async () => {
     const order = await createOrder('9.99');
     expect((await server.notify(await signedNotifyBody(trade(order), server.alipayKey))).text).toBe('success');

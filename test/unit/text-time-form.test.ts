@@ -60,6 +60,13 @@ describe('form decoding', () => {
     expect(() => parseForm(body)).toThrow('more than 200 fields');
   });
 
+  it('keeps a value that begins with U+FEFF byte-exact (the decoder must not strip it as a BOM)', () => {
+    const fields = parseForm('subject=%EF%BB%BFtea&body=%EF%BB%BF%EF%BB%BF');
+    expect(fields.subject).toBe('\ufefftea');
+    expect(fields.body).toBe('\ufeff\ufeff');
+    expect(Buffer.from(fields.subject, 'utf8')).toEqual(Buffer.from([0xef, 0xbb, 0xbf, 0x74, 0x65, 0x61]));
+  });
+
   it('is not fooled by __proto__ as a field name', () => {
     const fields = parseForm('__proto__=x&a=1');
     expect(fields.__proto__).toBe('x');
@@ -85,6 +92,10 @@ describe('free text for Alipay', () => {
     ['a\nb', 'control characters'],
     ['a\u0000b', 'control characters'],
     ['\ud800', 'valid Unicode'],
+    ['\u0085', 'control characters'],
+    ['\ufeffa', 'invisible format characters (found U+FEFF)'],
+    ['a\u200bb', 'invisible format characters (found U+200B)'],
+    ['a\u202eb', 'invisible format characters (found U+202E)'],
   ])('refuses %j', (text, problem) => {
     expect(textProblem(text, 1, 256)).toContain(problem);
   });
