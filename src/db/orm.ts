@@ -25,6 +25,8 @@ export function initOrm(databaseUrl: string, poolSize = 10, limits: PoolLimits =
 
 /** One key for every instance of this service: whoever holds it is the one migrating. */
 export const MIGRATION_LOCK_KEY = 7_245_310_001;
+/** Setting up the job queue (pg-boss creates a table per queue: two instances doing it at once deadlock). */
+export const JOBS_SETUP_LOCK_KEY = 7_245_310_002;
 
 /**
  * Applies pending migrations under a PostgreSQL advisory lock, so N instances starting at once (or a rollout of a
@@ -34,15 +36,22 @@ export const MIGRATION_LOCK_KEY = 7_245_310_001;
  */
 export async function migrate(orm: MikroORM, databaseUrl?: string): Promise<string[]> {
   const url = databaseUrl ?? (orm.config.get('clientUrl') as string);
-  const lock = new Client({ connectionString: url, application_name: 'alipay-service-migrate' });
-  lock.on('error', () => undefined); // a lost lock connection surfaces as the migration's own failure
+  return withAdvisoryLock(url, MIGRATION_LOCK_KEY, async () => (await orm.getMigrator().up()).map((m) => m.name));
+}
+
+/**
+ * Runs `work` while holding a PostgreSQL session advisory lock, on a connection of its own: across every instance
+ * on the database, one runs it at a time. The lock goes with the connection, also if this process dies.
+ */
+export async function withAdvisoryLock<T>(databaseUrl: string, key: number, work: () => Promise<T>): Promise<T> {
+  const lock = new Client({ connectionString: databaseUrl, application_name: 'alipay-service-lock' });
+  lock.on('error', () => undefined); // a lost lock connection surfaces as the work's own failure
   await lock.connect();
   try {
-    await lock.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
-    const applied = await orm.getMigrator().up();
-    return applied.map((m) => m.name);
+    await lock.query('select pg_advisory_lock($1)', [key]);
+    return await work();
   } finally {
-    await lock.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
+    await lock.query('select pg_advisory_unlock($1)', [key]).catch(() => undefined);
     await lock.end().catch(() => undefined);
   }
 }

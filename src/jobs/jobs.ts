@@ -1,5 +1,6 @@
 import PgBoss from 'pg-boss';
 import type { Logger } from '../common/logger';
+import { JOBS_SETUP_LOCK_KEY, withAdvisoryLock } from '../db/orm';
 
 export const MAINTENANCE_QUEUE = 'orders-maintenance';
 
@@ -18,14 +19,23 @@ export class Jobs {
 
   async start(): Promise<void> {
     const boss = new PgBoss({ connectionString: this.databaseUrl, application_name: 'jobs', max: 2 });
-    boss.on('error', (err) => this.logger.error('job queue error', { error: err }));
-    await boss.start();
+    // pg-boss reports its own database errors (a dropped connection, an outage) here, never as a crash.
+    boss.on('error', (err) => this.logger.warn('job queue error', { error: err }));
+    try {
+      // Instances starting at once would deadlock creating the queue's table: one sets it up at a time.
+      await withAdvisoryLock(this.databaseUrl, JOBS_SETUP_LOCK_KEY, async () => {
+        await boss.start();
+        await boss.createQueue(MAINTENANCE_QUEUE, { name: MAINTENANCE_QUEUE, policy: 'singleton' });
+        await boss.schedule(MAINTENANCE_QUEUE, '* * * * *');
+      });
+      await boss.work(MAINTENANCE_QUEUE, async () => {
+        await this.work();
+      });
+    } catch (err) {
+      await boss.stop({ graceful: false, wait: true }).catch(() => undefined);
+      throw err;
+    }
     this.boss = boss;
-    await boss.createQueue(MAINTENANCE_QUEUE, { name: MAINTENANCE_QUEUE, policy: 'singleton' });
-    await boss.schedule(MAINTENANCE_QUEUE, '* * * * *');
-    await boss.work(MAINTENANCE_QUEUE, async () => {
-      await this.work();
-    });
   }
 
   /** Queues a maintenance run now (besides the minute schedule). */

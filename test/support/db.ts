@@ -13,13 +13,13 @@ function adminUrl(): string {
   return url;
 }
 
-/** A fresh, migrated database of its own for one test file, cloned from the template. */
-export async function createTestDatabase(): Promise<TestDatabase> {
+/** A fresh, migrated database of its own for one test file, cloned from the template (or `empty`: not migrated). */
+export async function createTestDatabase(options: { empty?: boolean } = {}): Promise<TestDatabase> {
   const name = `t_${randomBytes(6).toString('hex')}`;
   const admin = new Client({ connectionString: adminUrl() });
   await admin.connect();
   try {
-    await admin.query(`create database ${name} template ${process.env.TEST_TEMPLATE_DB}`);
+    await admin.query(`create database ${name} template ${options.empty ? 'template0' : process.env.TEST_TEMPLATE_DB}`);
   } finally {
     await admin.end();
   }

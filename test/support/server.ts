@@ -9,7 +9,7 @@ import { issueToken } from '../../src/auth/token.service';
 import { createLogger } from '../../src/common/logger';
 import { loadConfig, type Config } from '../../src/config';
 import { freePort } from '../../src/db/embedded-postgres';
-import { initOrm } from '../../src/db/orm';
+import { initOrm, migrateDatabase } from '../../src/db/orm';
 import type { DevSecrets } from '../../src/dev/dev-secrets';
 import { createTestDatabase, type TestDatabase } from './db';
 
@@ -53,9 +53,17 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+export interface TestServerOptions {
+  /** A database to share with other instances (not dropped on close); default: a fresh migrated one of its own. */
+  database?: TestDatabase;
+  /** Migrate it first, as main.ts does at boot (under the advisory lock). */
+  migrate?: boolean;
+}
+
 /** The whole service on a real socket and its own fresh database, configured from `env` like production. */
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
-  const db = await createTestDatabase();
+export async function startTestServer(env: Record<string, string> = {}, options: TestServerOptions = {}): Promise<TestServer> {
+  const db = options.database ?? (await createTestDatabase());
+  const ownDatabase = !options.database;
   const port = await freePort();
   const sandbox = env.ALIPAY_GATEWAY === undefined || env.ALIPAY_GATEWAY === 'sandbox';
   const config = loadConfig(
@@ -78,11 +86,12 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
   let orm: MikroORM | null = null;
   let app: RunningApp | null = null;
   try {
-    orm = await initOrm(db.url, config.dbPoolSize);
+    if (options.migrate) await migrateDatabase(db.url);
+    orm = await initOrm(db.url, config.dbPoolSize, config.dbLimits);
     app = await startApp({ config, orm, databaseUrl: db.url, logger });
   } catch (err) {
     await orm?.close();
-    await db.drop();
+    if (ownDatabase) await db.drop();
     throw err;
   }
   const url = app.url;
@@ -114,7 +123,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     async close() {
       await running.app.close();
       await running.orm.close();
-      await db.drop();
+      if (ownDatabase) await db.drop();
     },
   };
 }
