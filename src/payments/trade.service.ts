@@ -230,11 +230,14 @@ export class TradeService {
     return due.length;
   }
 
-  /** Picks due orders and stamps them checked in one statement, so a second instance's job picks others. */
+  /**
+   * Picks due orders and stamps them checked in one statement, so the next run picks others first. (The jobs run
+   * once at a time across instances; the changes themselves happen under lockOrder, so a repeat is harmless.)
+   */
   private async claim(condition: string, orderBy: string, retryEveryMs: number, limit: number): Promise<OrderRecord[]> {
     const { rows } = await this.db.query<{ id: string }>(
       `update orders set checked_at = now() where id in (
-         select id from orders where ${condition} order by ${orderBy} limit $2 for update skip locked)
+         select id from orders where ${condition} order by ${orderBy} limit $2)
        returning id`,
       [new Date(Date.now() - retryEveryMs), limit],
     );

@@ -31,6 +31,8 @@ interface Sent {
 
 describe('database faults never take the service down', () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'alipay-svc-test-outage-'));
+  // Marks the folder as this live run's (globalSetup of another run removes test folders whose owner is gone).
+  fs.writeFileSync(path.join(root, 'owner.pid'), String(process.pid));
   const dataDir = path.join(root, 'service');
   let pg: RunningPostgres;
   let service: ServiceProcess;
@@ -172,6 +174,7 @@ describe('database faults never take the service down', () => {
     await Promise.resolve(ws?.dispose()).catch(() => undefined);
     await service?.stop().catch(() => undefined);
     await pg?.stop().catch(() => undefined);
+    if (pg) fs.rmSync(pg.root, { recursive: true, force: true }); // it may have been relocated (as root)
     fs.rmSync(root, { recursive: true, force: true });
   });
 

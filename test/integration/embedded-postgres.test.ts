@@ -23,6 +23,7 @@ describe('the embedded PostgreSQL launcher', () => {
   const tempDir = (mode: number) => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'alipay-svc-test-epg-'));
     fs.chmodSync(dir, mode);
+    fs.writeFileSync(path.join(dir, 'owner.pid'), String(process.pid)); // not a stale run's: keep it
     made.push(dir);
     return dir;
   };

@@ -134,9 +134,12 @@ describe('the transition function on PostgreSQL', () => {
 
   it('locks an order by id or by order number and returns the same plain row, and nothing for unknown keys', async () => {
     const order = await orders.createOrder(ctx(), { amount: Money.parse('7.00'), subject: 'lock' });
-    const [byId, byNo, unknown, malformed] = await inTransaction(pool, async (tx) =>
-      Promise.all([lockOrder(tx, { id: order.id }), lockOrder(tx, { orderNo: order.orderNo }), lockOrder(tx, { orderNo: 'nope' }), lockOrder(tx, { id: 'not-a-uuid' })]),
-    );
+    const [byId, byNo, unknown, malformed] = await inTransaction(pool, async (tx) => [
+      await lockOrder(tx, { id: order.id }),
+      await lockOrder(tx, { orderNo: order.orderNo }),
+      await lockOrder(tx, { orderNo: 'nope' }),
+      await lockOrder(tx, { id: 'not-a-uuid' }),
+    ]);
     expect(byId).toEqual(byNo);
     expect(byId).toMatchObject({ id: order.id, orderNo: order.orderNo, userId: 'ivy', status: OrderStatus.WAIT_BUYER_PAY });
     expect(Object.getPrototypeOf(byId)).toBe(Object.prototype);

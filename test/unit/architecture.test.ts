@@ -36,3 +36,61 @@ describe('the layout rules of DESIGN.md', () => {
     expect(imports.filter((i) => /express|node:http|\/payments\/callback\.routes/.test(i))).toEqual([]);
   });
 });
+
+/** Every relative import (type-only ones too) of every source file, as resolved file paths under src/. */
+function importGraph(): Map<string, string[]> {
+  const graph = new Map<string, string[]>();
+  for (const file of sources(SRC)) {
+    const text = fs.readFileSync(file, 'utf8');
+    const targets = [...text.matchAll(/(?:import|export)\s[^;]*?from\s+'(\.[^']+)'/g)].map((m) => {
+      const base = path.resolve(path.dirname(file), m[1]);
+      return [`${base}.ts`, path.join(base, 'index.ts')].find((candidate) => fs.existsSync(candidate)) ?? base;
+    });
+    graph.set(file, targets);
+  }
+  return graph;
+}
+
+describe('one way to change an order', () => {
+  const rel = (file: string) => path.relative(SRC, file);
+
+  it('has no import cycles in src/ (type-only imports count)', () => {
+    const graph = importGraph();
+    // The graph is real: the app imports the services, and a service its types.
+    expect(graph.get(path.join(SRC, 'app.ts'))).toContain(path.join(SRC, 'payments', 'trade.service.ts'));
+    expect(graph.get(path.join(SRC, 'payments', 'trade.service.ts'))).toContain(path.join(SRC, 'payments', 'refund.service.ts'));
+    const cycles: string[] = [];
+    const state = new Map<string, 'visiting' | 'done'>();
+    const stack: string[] = [];
+    const visit = (file: string) => {
+      state.set(file, 'visiting');
+      stack.push(file);
+      for (const next of graph.get(file) ?? []) {
+        if (state.get(next) === 'visiting') cycles.push([...stack.slice(stack.indexOf(next)), next].map(rel).join(' → '));
+        else if (!state.has(next)) visit(next);
+      }
+      stack.pop();
+      state.set(file, 'done');
+    };
+    for (const file of graph.keys()) if (!state.has(file)) visit(file);
+    expect(cycles).toEqual([]);
+  });
+
+  it('keeps orders/ free of payments/', () => {
+    const offending = [...importGraph()].filter(([file, targets]) => rel(file).startsWith('orders') && targets.some((t) => rel(t).startsWith('payments')));
+    expect(offending.map(([file]) => rel(file))).toEqual([]);
+  });
+
+  it('locks an order row in one place only: lockOrder in orders/order.row.ts', () => {
+    const text = (file: string) => fs.readFileSync(file, 'utf8');
+    const lockers = sources(SRC).filter((file) => (/\bfrom\s+orders\b/i.test(text(file)) && /\bfor\s+update\b/i.test(text(file))) || /LockMode\.PESSIMISTIC/.test(text(file)));
+    expect(lockers.map(rel).filter((f) => !f.startsWith('sandbox'))).toEqual([path.join('orders', 'order.row.ts')]);
+  });
+
+  it('never fakes an entity, and never writes orders or refunds through MikroORM', () => {
+    const offending = sources(SRC)
+      .filter((file) => !rel(file).startsWith('sandbox'))
+      .filter((file) => /Object\.create\(\w+\.prototype\)|\.(create|nativeUpdate|nativeDelete|upsert|persist)\((Order|Refund|OrderEvent|CallbackLog|PaymentException)\b|\.flush\(\)/.test(fs.readFileSync(file, 'utf8')));
+    expect(offending.map(rel)).toEqual([]);
+  });
+});
