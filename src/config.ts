@@ -491,5 +491,8 @@ export function describeConfig(config: Config): Record<string, unknown> {
     alipayGateway: config.alipay.gateway === 'sandbox' ? `local Alipay at ${config.alipay.gatewayUrl}` : config.alipay.gateway,
     alipayAppId: config.alipay.appId,
     orderTtlMinutes: config.orderTtlMs / 60_000,
+    dbStatementTimeoutMs: config.dbLimits.statementTimeoutMs,
+    dbAcquireTimeoutMs: config.dbLimits.acquireTimeoutMs,
+    autoRefundUnwantedPayments: config.autoRefundUnwantedPayments,
   };
 }

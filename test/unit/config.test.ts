@@ -92,6 +92,13 @@ describe('configuration', () => {
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ NODE_ENV: 'staging' }, 'NODE_ENV'],
     [{ DB_POOL_SIZE: '0' }, 'DB_POOL_SIZE'],
+    [{ DB_STATEMENT_TIMEOUT_MS: '-1' }, 'DB_STATEMENT_TIMEOUT_MS'],
+    [{ DB_STATEMENT_TIMEOUT_MS: '5s' }, 'DB_STATEMENT_TIMEOUT_MS'],
+    [{ DB_STATEMENT_TIMEOUT_MS: '9'.repeat(400) }, 'DB_STATEMENT_TIMEOUT_MS'],
+    [{ DB_ACQUIRE_TIMEOUT_MS: '0' }, 'DB_ACQUIRE_TIMEOUT_MS'],
+    [{ DB_ACQUIRE_TIMEOUT_MS: '1e3' }, 'DB_ACQUIRE_TIMEOUT_MS'],
+    [{ AUTO_REFUND_UNWANTED_PAYMENTS: 'yes' }, 'AUTO_REFUND_UNWANTED_PAYMENTS'],
+    [{ AUTO_REFUND_UNWANTED_PAYMENTS: 'TRUE\u0000' }, 'AUTO_REFUND_UNWANTED_PAYMENTS'],
     [{ ALIPAY_APP_PRIVATE_KEY_PATH: '/nonexistent/key.pem' }, 'ALIPAY_APP_PRIVATE_KEY_PATH'],
     [{ ALIPAY_PUBLIC_KEY: 'x', ALIPAY_PUBLIC_KEY_PATH: '/etc/hostname' }, 'ALIPAY_PUBLIC_KEY'],
     [{ HOST: 'a'.repeat(70_000) }, 'HOST'],
@@ -139,6 +146,15 @@ describe('configuration', () => {
   it('accepts an RS256 or ES256 public key for tokens', () => {
     const rsa = fixtureText('alipay-sdk-nodejs-all/app-public-key.pem');
     expect(load({ JWT_PUBLIC_KEY: rsa }).jwt).toMatchObject({ kind: 'publicKey', algorithms: ['RS256'] });
+  });
+
+  it('bounds database waits by default (5 s per statement, 3 s for a connection) and refunds unwanted payments unless told not to', () => {
+    const config = load({});
+    expect(config.dbLimits).toEqual({ statementTimeoutMs: 5000, acquireTimeoutMs: 3000 });
+    expect(config.autoRefundUnwantedPayments).toBe(true);
+    const tuned = load({ DB_STATEMENT_TIMEOUT_MS: '0', DB_ACQUIRE_TIMEOUT_MS: '250', AUTO_REFUND_UNWANTED_PAYMENTS: 'false' });
+    expect(tuned.dbLimits).toEqual({ statementTimeoutMs: 0, acquireTimeoutMs: 250 });
+    expect(tuned.autoRefundUnwantedPayments).toBe(false);
   });
 
   it('parses durations for ORDER_TTL', () => {
