@@ -7,18 +7,25 @@ import { readRuntimeInfo } from './runtime-info';
 
 const STATUSES = ['TRADE_SUCCESS', 'TRADE_FINISHED', 'TRADE_CLOSED', 'WAIT_BUYER_PAY'] as const;
 
-export const USAGE = `Usage: npm run dev:notify -- ORDER [--status STATUS] [--url BASE_URL]
+export const USAGE = `Usage: npm run dev:notify -- ORDER [--status STATUS] [--trade-no TRADE_NO] [--url BASE_URL]
+       npm run dev:notify -- ORDER --resend [--url BASE_URL]
 
 Sends the running service a notify signed by the local Alipay, as if the buyer had paid ORDER.
 
-  ORDER            the order number (orderNo) or id
-  --status STATUS  ${STATUSES.join(' | ')} (default TRADE_SUCCESS)
-  --url BASE_URL   where the service listens (default: PUBLIC_URL of the running service)
+  ORDER              the order number (orderNo) or id
+  --status STATUS    ${STATUSES.join(' | ')} (default TRADE_SUCCESS)
+  --trade-no NO      Alipay's trade number to report (default: the order's own once it has one, else a new one);
+                     another number than the order's is a second payment, which the service records as a
+                     payment exception
+  --resend           repeat the last notify the service recorded for ORDER, byte for byte (as Alipay resends)
+  --url BASE_URL     where the service listens (default: PUBLIC_URL of the running service)
 `;
 
 export interface NotifyArgs {
   order: string;
   status: (typeof STATUSES)[number];
+  tradeNo: string | null;
+  resend: boolean;
   url: string | null;
 }
 
@@ -28,15 +35,24 @@ export class UsageError extends Error {}
 export function parseNotifyArgs(argv: string[]): NotifyArgs {
   let order: string | null = null;
   let status: NotifyArgs['status'] = 'TRADE_SUCCESS';
+  let statusGiven = false;
+  let tradeNo: string | null = null;
+  let resend = false;
   let url: string | null = null;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    if (arg === '--status' || arg === '--url') {
+    if (arg === '--resend') {
+      resend = true;
+    } else if (arg === '--status' || arg === '--url' || arg === '--trade-no') {
       const value = argv[++i];
       if (value === undefined) throw new UsageError(`${arg} needs a value`);
       if (arg === '--status') {
         if (!(STATUSES as readonly string[]).includes(value)) throw new UsageError(`--status must be one of ${STATUSES.join(', ')}`);
         status = value as NotifyArgs['status'];
+        statusGiven = true;
+      } else if (arg === '--trade-no') {
+        if (!/^[A-Za-z0-9_-]{1,64}$/.test(value)) throw new UsageError('--trade-no must be 1–64 letters, digits, _ or -');
+        tradeNo = value;
       } else {
         if (!/^https?:\/\/[^\s]{1,2000}$/.test(value)) throw new UsageError('--url must be an http(s) URL');
         url = value.replace(/\/+$/, '');
@@ -51,7 +67,8 @@ export function parseNotifyArgs(argv: string[]): NotifyArgs {
     }
   }
   if (order === null) throw new UsageError('ORDER is required');
-  return { order, status, url };
+  if (resend && (statusGiven || tradeNo !== null)) throw new UsageError('--resend repeats a recorded notify as it was: it takes no --status or --trade-no');
+  return { order, status, tradeNo, resend, url };
 }
 
 async function main(): Promise<number> {
@@ -90,13 +107,21 @@ async function main(): Promise<number> {
   }
   const client = new Client({ connectionString: databaseUrl });
   await client.connect();
-  let row: { order_no: string; amount: string; subject: string } | undefined;
+  let row: { id: string; order_no: string; amount: string; subject: string; trade_no: string | null } | undefined;
+  let last: Buffer | null = null;
   try {
     const result = await client.query(
-      'select order_no, amount::text as amount, subject from orders where order_no = $1 or id::text = $1 limit 1',
+      'select id, order_no, amount::text as amount, subject, trade_no from orders where order_no = $1 or id::text = $1 limit 1',
       [args.order],
     );
     row = result.rows[0];
+    if (row && args.resend) {
+      const logged = await client.query<{ raw: Buffer }>(
+        `select raw from callback_logs where order_id = $1 and kind = 'NOTIFY' and signature_valid order by id desc limit 1`,
+        [row.id],
+      );
+      last = logged.rows[0]?.raw ?? null;
+    }
   } finally {
     await client.end();
   }
@@ -104,12 +129,18 @@ async function main(): Promise<number> {
     process.stderr.write(`No order ${args.order}\n`);
     return 1;
   }
-  const body = await signedNotifyBody(
+  if (args.resend && !last) {
+    process.stderr.write(`No notify for ${row.order_no} has been recorded yet: nothing to resend\n`);
+    return 1;
+  }
+  // The order's own trade once it has one: sending it again is a resend of that payment, not a second payment.
+  const tradeNo = args.tradeNo ?? row.trade_no ?? newTradeNo();
+  const body = last ?? await signedNotifyBody(
     {
       appId: config.alipay.appId,
       sellerId: config.alipay.sellerId ?? '',
       outTradeNo: row.order_no,
-      tradeNo: newTradeNo(),
+      tradeNo,
       totalAmount: row.amount,
       subject: row.subject,
       tradeStatus: args.status,
@@ -125,7 +156,8 @@ async function main(): Promise<number> {
     body,
   });
   const reply = await response.text();
-  process.stdout.write(`POST ${target} (${args.status} for ${row.order_no}, ¥${row.amount}) → ${response.status} ${reply}\n`);
+  const what = args.resend ? `the last recorded notify for ${row.order_no}, again` : `${args.status} for ${row.order_no}, ¥${row.amount}, trade ${tradeNo}`;
+  process.stdout.write(`POST ${target} (${what}) → ${response.status} ${reply}\n`);
   return reply === 'success' ? 0 : 1;
 }
 

@@ -28,6 +28,17 @@ export function readRuntimeInfo(dataDir: string): RuntimeInfo | null {
   }
 }
 
-export function removeRuntimeInfo(dataDir: string): void {
+/**
+ * Removes runtime.json only when it is this process's own (`pid`): a second `npm start` that fails (the port is
+ * taken, the database is in use) must not delete the file of the server that is still running.
+ */
+export function removeRuntimeInfo(dataDir: string, pid: number = process.pid): boolean {
+  try {
+    const info = JSON.parse(fs.readFileSync(file(dataDir), 'utf8')) as Partial<RuntimeInfo>;
+    if (info.pid !== pid) return false;
+  } catch {
+    return false; // absent or unreadable: nothing of ours to remove
+  }
   fs.rmSync(file(dataDir), { force: true });
+  return true;
 }

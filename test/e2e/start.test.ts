@@ -87,11 +87,36 @@ describe('npm start on a machine with nothing configured', () => {
     expect(created.errors).toBeUndefined();
     const { orderNo, id } = created.data.createOrder;
 
-    const notify = spawnSync(process.execPath, ['-r', REGISTER, 'src/dev/notify.cli.ts', orderNo], { cwd: PROJECT, env, encoding: 'utf8', timeout: 30_000 });
+    const devNotify = (...args: string[]) =>
+      spawnSync(process.execPath, ['-r', REGISTER, 'src/dev/notify.cli.ts', orderNo, ...args], { cwd: PROJECT, env, encoding: 'utf8', timeout: 30_000 });
+    const notify = devNotify();
     expect(notify.stdout).toContain('→ 200 success');
     expect(notify.status).toBe(0);
-    const paid = await gql(first.token, 'query($id: ID!) { order(id: $id) { status amount } }', { id });
-    expect(paid.data.order).toEqual({ status: 'TRADE_SUCCESS', amount: '88.88' });
+    const paid = await gql(first.token, 'query($id: ID!) { order(id: $id) { status amount tradeNo events { type note } } }', { id });
+    expect(paid.data.order).toMatchObject({ status: 'TRADE_SUCCESS', amount: '88.88' });
+    const callbacks = () =>
+      gql(first.token, 'query($id: ID!) { order(id: $id) { tradeNo events { type note } } }', { id }).then((r) =>
+        (r.data.order.events as Array<{ type: string; note: string }>).filter((e) => e.type === 'CALLBACK').map((e) => e.note),
+      );
+
+    // A failed second start (its port and database are taken) leaves the running server's runtime.json alone.
+    const runtime = fs.readFileSync(path.join(dataDir, 'runtime.json'), 'utf8');
+    const clash = spawnSync(process.execPath, ['-r', REGISTER, 'src/main.ts'], { cwd: PROJECT, env, encoding: 'utf8', timeout: 60_000 });
+    expect(clash.status).not.toBe(0);
+    expect(fs.readFileSync(path.join(dataDir, 'runtime.json'), 'utf8')).toBe(runtime);
+
+    // Sent twice, it is the same payment: the resend is a duplicate, and no alert.
+    expect(devNotify().stdout).toContain(`trade ${paid.data.order.tradeNo}) → 200 success`);
+    expect((await callbacks()).pop()).toMatch(/^TRADE_SUCCESS · DUPLICATE/);
+    // --resend repeats the last recorded notify byte for byte: same notify_id, so a duplicate at once.
+    const resend = devNotify('--resend');
+    expect(resend.stdout).toContain('again) → 200 success');
+    expect((await callbacks()).pop()).toBe('TRADE_SUCCESS · DUPLICATE · notify_id already processed');
+    // --trade-no another: a second payment on purpose, which the order does not take.
+    expect(devNotify('--trade-no', '2026112522001499999999999999').stdout).toContain('→ 200 success');
+    expect((await callbacks()).pop()).toMatch(/REFUSED · payment exception: .*paid twice/);
+    expect((await gql(first.token, 'query($id: ID!) { order(id: $id) { tradeNo } }', { id })).data.order.tradeNo).toBe(paid.data.order.tradeNo);
+    expect(first.output()).not.toMatch(/PAYMENT EXCEPTION.*2026112522001400|NEEDS ATTENTION/);
 
     const pidFile = path.join(dataDir, 'postgres', 'data', 'postmaster.pid');
     const pgPid = Number(fs.readFileSync(pidFile, 'utf8').split('\n')[0]);
