@@ -111,7 +111,7 @@ async function main(): Promise<void> {
       url = await startWorkers(config.workers, databaseUrl, logger, () => stopping !== null);
       localAlipay = config.sandbox !== null;
     } else {
-      orm = await initOrm(databaseUrl, config.dbPoolSize, config.dbLimits);
+      orm = await initOrm(databaseUrl, config.dbPoolSize, config.dbLimits, ormWarning(logger));
       app = await startApp({ config, orm, databaseUrl, logger });
       url = app.url;
       localAlipay = app.localAlipay !== null;
@@ -125,10 +125,13 @@ async function main(): Promise<void> {
   }
 }
 
+/** The ORM's own warnings (a lost connection), as log lines. */
+const ormWarning = (logger: Logger) => (message: string) => logger.warn('ORM database warning', { message: String(message).slice(0, 300) });
+
 /** A cluster worker: the app on the database its primary gave it; SIGTERM from the primary stops it cleanly. */
 async function runWorker(config: Config, logger: Logger): Promise<void> {
   const databaseUrl = config.databaseUrl as string;
-  const orm = await initOrm(databaseUrl, config.dbPoolSize, config.dbLimits);
+  const orm = await initOrm(databaseUrl, config.dbPoolSize, config.dbLimits, ormWarning(logger));
   const app = await startApp({ config, orm, databaseUrl, logger: logger.child({ worker: cluster.worker?.id }) });
   let stopping = false;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {

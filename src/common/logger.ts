@@ -63,3 +63,22 @@ export function createLogger(
     child: (fields) => createLogger(level, write, { ...base, ...fields }),
   };
 }
+
+/**
+ * A warning that may fire once per request during an outage: written at most once per `intervalMs`, with the
+ * number of occurrences it stood for, so a database outage under load is a few lines, not thousands.
+ */
+export function rateLimitedWarning(logger: Logger, msg: string, intervalMs = 1000): (fields?: Record<string, unknown>) => void {
+  let last = 0;
+  let suppressed = 0;
+  return (fields = {}) => {
+    const now = Date.now();
+    if (now - last < intervalMs) {
+      suppressed++;
+      return;
+    }
+    logger.warn(msg, suppressed ? { ...fields, alsoSinceLastLine: suppressed } : fields);
+    last = now;
+    suppressed = 0;
+  };
+}

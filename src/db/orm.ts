@@ -8,12 +8,19 @@ import { DEFAULT_POOL_LIMITS, type PoolLimits } from './sql';
  * for a connection are bounded like the service's own pool (pass `statementTimeoutMs: 0` for none, as the
  * migrations do). knex keeps a dropped connection from raising an unhandled error and replaces it on next use.
  */
-export function initOrm(databaseUrl: string, poolSize = 10, limits: PoolLimits = DEFAULT_POOL_LIMITS): Promise<MikroORM> {
+export function initOrm(
+  databaseUrl: string,
+  poolSize = 10,
+  limits: PoolLimits = DEFAULT_POOL_LIMITS,
+  onWarning: (message: string) => void = () => undefined,
+): Promise<MikroORM> {
   return MikroORM.init({
     ...config,
     clientUrl: databaseUrl,
     pool: { min: 0, max: poolSize, acquireTimeoutMillis: limits.acquireTimeoutMs },
     driverOptions: {
+      // knex reports a dropped connection ("Connection Error: …") through its logger, not console.log.
+      log: { warn: onWarning, error: onWarning, deprecate: () => undefined, debug: () => undefined },
       connection: {
         application_name: 'alipay-service',
         connectionTimeoutMillis: limits.acquireTimeoutMs,

@@ -2,7 +2,7 @@ import { unwrapResolverError } from '@apollo/server/errors';
 import type { GraphQLFormattedError } from 'graphql';
 import { AppError, databaseUnavailable, type ErrorCode } from '../common/errors';
 import { isDatabaseUnavailable } from '../db/sql';
-import type { Logger } from '../common/logger';
+import { rateLimitedWarning, type Logger } from '../common/logger';
 
 /** Apollo's own request-level codes: safe to pass through as they are. */
 const APOLLO_CODES = new Set([
@@ -30,6 +30,7 @@ function findAppError(error: unknown): AppError | null {
  * INTERNAL_SERVER_ERROR for the client and logged whole for the operator.
  */
 export function errorFormatter(logger: Logger) {
+  const unavailableWarning = rateLimitedWarning(logger, 'database unavailable: GraphQL requests fail with DATABASE_UNAVAILABLE');
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const appError = findAppError(unwrapResolverError(error)) ?? findAppError(error);
     const base = { message: formatted.message, locations: formatted.locations, path: formatted.path };
@@ -42,7 +43,7 @@ export function errorFormatter(logger: Logger) {
     if (typeof code === 'string' && APOLLO_CODES.has(code)) return { ...base, extensions: { code } };
     if (isDatabaseUnavailable(unwrapResolverError(error))) {
       // An outage, not a bug: one short warning, and a code clients can retry on.
-      logger.warn('database unavailable: GraphQL request failed', { error: unwrapResolverError(error), path: formatted.path });
+      unavailableWarning({ error: unwrapResolverError(error), path: formatted.path });
       const unavailable = databaseUnavailable();
       return { ...base, message: unavailable.message, extensions: { code: unavailable.code } };
     }

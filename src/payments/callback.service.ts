@@ -2,7 +2,7 @@ import type { Pool } from 'pg';
 import { FormError, parseForm } from '../alipay/alipay.form';
 import type { AlipayProvider } from '../alipay/alipay.provider';
 import { parseBeijingTime } from '../alipay/alipay.time';
-import type { Logger } from '../common/logger';
+import { rateLimitedWarning, type Logger } from '../common/logger';
 import type { Metrics } from '../common/metrics';
 import { Money } from '../common/money';
 import { inTransaction, isDatabaseUnavailable, prepared, sqlState, type SqlExecutor } from '../db/sql';
@@ -106,6 +106,8 @@ function insertLog(db: SqlExecutor, draft: LogDraft, decision: Decision): Promis
  * (then in a transaction of its own). The notify path is plain SQL: it is the hottest path of the service.
  */
 export class CallbackService {
+  private readonly unavailableWarning: (fields?: Record<string, unknown>) => void;
+
   constructor(
     private readonly pool: Pool,
     private readonly alipay: AlipayProvider,
@@ -114,7 +116,9 @@ export class CallbackService {
     private readonly options: { sellerId: string | null },
     private readonly logger: Logger,
     private readonly metrics: Metrics,
-  ) {}
+  ) {
+    this.unavailableWarning = rateLimitedWarning(logger, 'database unavailable: notifies answered failure, Alipay will resend');
+  }
 
   /** Records a notify that was refused before its body was read (too large, wrong content type). */
   async refuseUnread(raw: Buffer, reason: string, remoteAddress: string | null): Promise<NotifyReply> {
@@ -170,7 +174,7 @@ export class CallbackService {
         return reject(`a value was refused by the database (${sqlState(err)})`);
       }
       const unavailable = isDatabaseUnavailable(err);
-      if (unavailable) this.logger.warn('database unavailable: notify answered failure, Alipay will resend', { orderNo, error: err });
+      if (unavailable) this.unavailableWarning({ orderNo, error: err });
       else this.logger.error('notify processing failed; Alipay will resend', { orderNo, error: err });
       await this.recordAlone(draft, { verdict: CallbackVerdict.ERROR, reason: 'processing failed; see the service log', orderId: null }, unavailable);
       return { status: unavailable ? 503 : 500, body: 'failure', verdict: CallbackVerdict.ERROR };

@@ -3,7 +3,8 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { encodeForm } from '../alipay/alipay.form';
 import type { SignType } from '../alipay/alipay.signer';
 import { beijingTime } from '../alipay/alipay.time';
-import type { Logger } from '../common/logger';
+import { rateLimitedWarning, type Logger } from '../common/logger';
+import { isDatabaseUnavailable } from '../db/sql';
 import { signCallback } from './sandbox.callbacks';
 import { NotificationStatus } from './sandbox.entities';
 import { RETRY_SCHEDULE_MS, type SandboxTrades } from './sandbox.trades';
@@ -38,7 +39,11 @@ export class SandboxNotifier {
     private readonly alipayKey: KeyObject,
     private readonly options: { timeScale: number; pollMs?: number; timeoutMs?: number },
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.unavailableWarning = rateLimitedWarning(logger, 'local Alipay: database unavailable; notifies wait', 10_000);
+  }
+
+  private readonly unavailableWarning: (fields?: Record<string, unknown>) => void;
 
   start(): void {
     this.stopped = false;
@@ -63,7 +68,9 @@ export class SandboxNotifier {
     this.timer = setTimeout(() => {
       this.timer = null;
       this.running = this.round()
-        .catch((err) => this.logger.error('local Alipay: notify round failed', { error: err }))
+        .catch((err) =>
+          isDatabaseUnavailable(err) ? this.unavailableWarning({ error: err }) : this.logger.error('local Alipay: notify round failed', { error: err }),
+        )
         .finally(() => {
           this.running = null;
           if (this.stopped) return;

@@ -171,6 +171,7 @@ describe('database faults never take the service down', () => {
   });
 
   afterAll(async () => {
+    if (process.env.OUTAGE_LOG) fs.writeFileSync(process.env.OUTAGE_LOG, service.output());
     await Promise.resolve(ws?.dispose()).catch(() => undefined);
     await service?.stop().catch(() => undefined);
     await pg?.stop().catch(() => undefined);
@@ -271,6 +272,9 @@ describe('database faults never take the service down', () => {
     for (const row of rows) expect(Number(row.changes)).toBeLessThanOrEqual(1);
     expect(service.alive()).toBe(true);
     expect(service.output()).not.toMatch(/Unhandled 'error' event|uncaughtException|UnhandledPromiseRejection|fatal:/);
-    process.stdout.write(`service log lines at warn and above during the whole test: ${service.output().split('\n').length}\n`);
+    // Hundreds of requests failed during the outages; the log says so in a few lines, not one per request.
+    const lines = service.output().split('\n').filter((l) => l.startsWith('{'));
+    expect(sent.filter((r) => r.text !== 'success').length + gqlCodes.length).toBeGreaterThan(50);
+    expect(lines.length).toBeLessThan(100);
   });
 });

@@ -1,4 +1,4 @@
-import { createLogger, redact } from '../../src/common/logger';
+import { createLogger, rateLimitedWarning, redact } from '../../src/common/logger';
 
 describe('the logger', () => {
   it('redacts values under secret-looking names, at any depth', () => {
@@ -26,5 +26,26 @@ describe('the logger', () => {
     const lines: string[] = [];
     createLogger('warn', (line) => void lines.push(line)).info('hidden');
     expect(lines).toEqual([]);
+  });
+});
+
+describe('rate-limited warnings', () => {
+  it('writes a warning that fires per request at most once per interval, saying how many it stood for', () => {
+    const lines: string[] = [];
+    const warn = rateLimitedWarning(createLogger('debug', (l) => void lines.push(l)), 'database unavailable', 60_000);
+    for (let i = 0; i < 500; i++) warn({ orderNo: `O${i}` });
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0])).toMatchObject({ level: 'warn', msg: 'database unavailable', orderNo: 'O0' });
+  });
+
+  it('writes again after the interval, with the count of the ones it held back', async () => {
+    const lines: string[] = [];
+    const warn = rateLimitedWarning(createLogger('debug', (l) => void lines.push(l)), 'db down', 20);
+    warn();
+    warn();
+    warn();
+    await new Promise((r) => setTimeout(r, 30));
+    warn();
+    expect(lines.map((l) => JSON.parse(l).alsoSinceLastLine)).toEqual([undefined, 2]);
   });
 });
