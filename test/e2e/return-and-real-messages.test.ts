@@ -66,6 +66,19 @@ describe('GET /alipay/return', () => {
     }
   });
 
+  it('refuses a correctly signed return whose out_trade_no carries a NUL byte with 400, never a 500', async () => {
+    for (const outTradeNo of [`${order.orderNo}\u0000`, '\u0000', `x\u0007y`]) {
+      const q = await signedReturnQuery(
+        { appId: server.config.alipay.appId, sellerId: server.config.alipay.sellerId!, outTradeNo, tradeNo: newTradeNo(), totalAmount: '3.50' },
+        server.alipayKey,
+      );
+      const res = await get(`${server.url}/alipay/return?${q}`);
+      expect(res.status).toBe(400);
+      expect(res.headers.get('location')).toBeNull();
+    }
+    expect(server.logs.some((l) => l.includes('"level":"error"'))).toBe(false);
+  });
+
   it('refuses an oversized query string with 414', async () => {
     const res = await get(`${server.url}/alipay/return?pad=${'x'.repeat(10_000)}`);
     expect(res.status).toBe(414);
