@@ -239,7 +239,8 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
   let dev: DevSecrets | undefined;
   const devSecrets = () => (dev ??= (options.devSecrets ?? loadDevSecrets)(dataDir));
 
-  const jwt = loadJwt(raw, fail, nodeEnv, devSecrets);
+  const gatewayRaw = raw('ALIPAY_GATEWAY');
+  const jwt = loadJwt(raw, fail, nodeEnv, devSecrets, gatewayRaw !== undefined && gatewayRaw !== 'sandbox');
   if (nodeEnv === 'production' && raw('ALIPAY_GATEWAY') === undefined) {
     fail('ALIPAY_GATEWAY', 'must be set in production: an Alipay gateway URL, or "sandbox" to use the local Alipay on purpose');
   }
@@ -276,6 +277,7 @@ function loadJwt(
   fail: Fail,
   nodeEnv: Config['env'],
   devSecrets: () => DevSecrets,
+  realGateway: boolean,
 ): JwtConfig | undefined {
   const secret = raw('JWT_SECRET');
   const publicKey = raw('JWT_PUBLIC_KEY');
@@ -319,6 +321,11 @@ function loadJwt(
   }
   if (nodeEnv === 'production') {
     fail('JWT_SECRET', 'one of JWT_SECRET, JWT_PUBLIC_KEY or JWKS_URL is required in production');
+    return undefined;
+  }
+  if (realGateway) {
+    // Real money: never a generated secret (and never a printed admin token), whatever NODE_ENV says.
+    fail('JWT_SECRET', 'one of JWT_SECRET, JWT_PUBLIC_KEY or JWKS_URL is required whenever ALIPAY_GATEWAY is a real Alipay gateway');
     return undefined;
   }
   return { kind: 'secret', secret: new TextEncoder().encode(devSecrets().jwtSecret), generated: true, ...common };

@@ -75,6 +75,8 @@ export async function startTestServer(env: Record<string, string> = {}, options:
       DB_POOL_SIZE: '5',
       JOBS_ENABLED: 'false',
       ALIPAY_TIMEOUT_MS: '5000',
+      // A real gateway never runs on a generated secret: tests give theirs, as an operator must.
+      ...(sandbox || env.JWT_PUBLIC_KEY || env.JWKS_URL ? {} : { JWT_SECRET: testSecrets().jwtSecret }),
       // The local Alipay's waits (notify retries: 4 min, 10 min, …) shrink to milliseconds.
       ...(sandbox ? { SANDBOX_TIME_SCALE: '0.0001' } : {}),
       ...env,

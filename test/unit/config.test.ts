@@ -26,6 +26,7 @@ const REAL = {
   ALIPAY_APP_ID: '2021001161683774',
   ALIPAY_APP_PRIVATE_KEY_PATH: path.join(NODE, 'app-private-key.pem'),
   ALIPAY_PUBLIC_KEY_PATH: path.join(NODE, 'alipay-public-key.pem'),
+  JWT_SECRET: 'real-gateway-secret-0123456789abcdef',
 };
 
 describe('configuration', () => {
@@ -57,8 +58,18 @@ describe('configuration', () => {
 
   it('requires the app id and both keys for a real gateway', () => {
     const problems = problemsOf({ ALIPAY_GATEWAY: 'https://openapi.alipay.com/gateway.do' });
-    expect(problems.map((p) => p.split(':')[0]).sort()).toEqual(['ALIPAY_APP_ID', 'ALIPAY_APP_PRIVATE_KEY', 'ALIPAY_PUBLIC_KEY']);
+    expect(problems.map((p) => p.split(':')[0]).sort()).toEqual(['ALIPAY_APP_ID', 'ALIPAY_APP_PRIVATE_KEY', 'ALIPAY_PUBLIC_KEY', 'JWT_SECRET']);
   });
+
+  it.each([{}, { NODE_ENV: 'development' }, { NODE_ENV: 'test' }])(
+    'never generates a JWT secret beside a real Alipay gateway, whatever NODE_ENV says (%j)',
+    (nodeEnv) => {
+      const { JWT_SECRET: _given, ...withoutJwt } = REAL;
+      const problems = problemsOf({ ...withoutJwt, ...nodeEnv } as Record<string, string>);
+      expect(problems).toEqual([expect.stringMatching(/^JWT_SECRET: one of .* is required whenever ALIPAY_GATEWAY is a real Alipay gateway/)]);
+      expect(load({ ...REAL, ...nodeEnv, JWT_SECRET: 'k'.repeat(32) } as Record<string, string>).jwt).toMatchObject({ kind: 'secret', generated: false });
+    },
+  );
 
   it('requires a JWT verification key and an explicit gateway in production', () => {
     expect(problemsOf({ NODE_ENV: 'production' })).toEqual([
@@ -115,6 +126,7 @@ describe('configuration', () => {
     const Y = path.join(FIXTURES_DIR, 'yansongda-pay');
     const config = load({
       ALIPAY_GATEWAY: 'https://openapi-sandbox.dl.alipaydev.com/gateway.do',
+      JWT_SECRET: REAL.JWT_SECRET,
       ALIPAY_APP_ID: '9021000122682882',
       ALIPAY_APP_PRIVATE_KEY_PATH: path.join(Y, 'alipayAppSecretCert.pem'),
       ALIPAY_APP_CERT_PATH: path.join(Y, 'alipayAppPublicCert.crt'),
@@ -132,6 +144,7 @@ describe('configuration', () => {
     const Y = path.join(FIXTURES_DIR, 'yansongda-pay');
     const base = {
       ALIPAY_GATEWAY: 'https://openapi.alipay.com/gateway.do',
+      JWT_SECRET: REAL.JWT_SECRET,
       ALIPAY_APP_ID: '9021000122682882',
       ALIPAY_APP_PRIVATE_KEY_PATH: path.join(NODE, 'app-private-key.pem'),
       ALIPAY_APP_CERT_PATH: path.join(Y, 'alipayAppPublicCert.crt'),
