@@ -1,4 +1,4 @@
-import { createPublicKey } from 'node:crypto';
+import { createPublicKey, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
@@ -163,7 +163,8 @@ async function buildApp(deps: AppDeps, started: Array<() => Promise<unknown>>): 
   app.set('etag', false);
   let graphqlPost: ((req: http.IncomingMessage, res: http.ServerResponse) => void) | null = null;
   const reportError = (err: unknown) => logger.error('request failed', { error: err });
-  const notify = notifyHandler(callbacks, reportError);
+  const reportAbort = (err: Error) => logger.debug('client went away', { reason: err.message });
+  const notify = notifyHandler(callbacks, reportError, reportAbort);
   // The two hot routes go straight to their handlers; everything else through Express.
   const server = http.createServer((req, res) => {
     const url = req.url ?? '';
@@ -206,7 +207,7 @@ async function buildApp(deps: AppDeps, started: Array<() => Promise<unknown>>): 
   });
   await apollo.start();
   started.push(() => apollo.stop());
-  graphqlPost = graphqlPostHandler(apollo, (authorization) => buildContext(contextDeps, authorization), GRAPHQL_BODY_LIMIT_BYTES);
+  graphqlPost = graphqlPostHandler(apollo, (authorization) => buildContext(contextDeps, authorization), GRAPHQL_BODY_LIMIT_BYTES, reportAbort);
 
   app.get('/healthz', (_req, res) => {
     res.type('text/plain').send('ok');
@@ -219,10 +220,19 @@ async function buildApp(deps: AppDeps, started: Array<() => Promise<unknown>>): 
       res.status(503).type('text/plain').send('database unreachable');
     }
   });
+  const metricsToken = config.metricsToken ? Buffer.from(`Bearer ${config.metricsToken}`) : null;
   app.get('/metrics', (req, res) => {
+    if (metricsToken) {
+      const given = Buffer.from(req.headers.authorization ?? '');
+      if (given.length !== metricsToken.length || !timingSafeEqual(given, metricsToken)) {
+        res.status(401).set('www-authenticate', 'Bearer').type('text/plain').send('metrics need Authorization: Bearer <METRICS_TOKEN>');
+        return;
+      }
+    }
     res.type('text/plain; version=0.0.4').send(metrics.render());
-    // `?reset=eventloop` starts a fresh event-loop delay window (the benchmark measures one workload at a time).
-    if (req.query.reset === 'eventloop') metrics.resetLoopDelay();
+    // `?reset=eventloop` starts a fresh event-loop delay window (the benchmark measures one workload at a time). In
+    // production only a METRICS_TOKEN holder may: a stranger must not blank the operators' view.
+    if (req.query.reset === 'eventloop' && (config.env !== 'production' || metricsToken)) metrics.resetLoopDelay();
   });
   app.use(callbackRoutes(callbacks, { frontendReturnUrl: config.frontendReturnUrl, onError: reportError }));
   if (localAlipay) app.use('/sandbox/alipay', localAlipay.router());
@@ -238,6 +248,10 @@ async function buildApp(deps: AppDeps, started: Array<() => Promise<unknown>>): 
     res.status(404).type('text/plain').send('not found');
   });
   app.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {
+    if (err.type === 'request.aborted') {
+      reportAbort(err);
+      return;
+    }
     const status = err.status && err.status >= 400 && err.status < 500 ? err.status : 500;
     if (status === 500) logger.error('request failed', { error: err });
     const message =

@@ -46,6 +46,8 @@ export interface Config {
   workers: number;
   /** Refund verified payments an order cannot take (paid after close, paid twice) at once, through Alipay. */
   autoRefundUnwantedPayments: boolean;
+  /** When set, GET /metrics requires `Authorization: Bearer <METRICS_TOKEN>`. */
+  metricsToken: string | null;
 }
 
 export type JwtConfig = (
@@ -200,6 +202,8 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
     statementTimeoutMs: integer('DB_STATEMENT_TIMEOUT_MS', 5_000, 0, 600_000),
     acquireTimeoutMs: integer('DB_ACQUIRE_TIMEOUT_MS', 3_000, 100, 60_000),
   };
+  const metricsToken = raw('METRICS_TOKEN') ?? null;
+  if (metricsToken !== null && !/^[\x21-\x7e]{16,256}$/.test(metricsToken)) fail('METRICS_TOKEN', 'must be 16–256 printable characters without spaces');
   const autoRefundUnwantedPayments = oneOf('AUTO_REFUND_UNWANTED_PAYMENTS', ['true', 'false'] as const, 'true') === 'true';
   const jobsEnabled = oneOf('JOBS_ENABLED', ['true', 'false'] as const, 'true') === 'true';
   const alipayTimeoutMs = integer('ALIPAY_TIMEOUT_MS', 10_000, 100, 60_000);
@@ -266,6 +270,7 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
     alipayTimeoutMs,
     workers,
     autoRefundUnwantedPayments,
+    metricsToken,
   };
 }
 

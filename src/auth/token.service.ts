@@ -1,5 +1,5 @@
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import type { KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import { AppError, unauthenticated } from '../common/errors';
 import type { JwtConfig } from '../config';
 
@@ -18,8 +18,18 @@ const SUBJECT = /^[^\u0000-\u001f\u007f]{1,128}$/;
  * Issuer and audience are checked when configured. Every failure is UNAUTHENTICATED with a short reason and
  * never echoes the token.
  */
-/** Verified tokens are remembered until they expire: a token is immutable, so checking it once is enough. */
+/**
+ * Verified tokens are remembered (least recently used first out) for at most five minutes and never past their
+ * exp, so a rotated key or JWKS takes effect within minutes. Keyed by the token's SHA-256, never the token itself.
+ */
 const CACHE_SIZE = 10_000;
+const CACHE_MS = 5 * 60_000;
+
+/** A compact JWS whose three parts are canonical base64url: one token, one spelling (no padding, no spare bits). */
+function canonical(token: string): boolean {
+  const parts = token.split('.');
+  return parts.length === 3 && parts.every((part) => /^[A-Za-z0-9_-]+$/.test(part) && Buffer.from(part, 'base64url').toString('base64url') === part);
+}
 
 export class TokenService {
   private readonly key: Uint8Array | KeyObject | JWTVerifyGetKey;
@@ -49,16 +59,20 @@ export class TokenService {
 
   async verify(token: string): Promise<AuthUser> {
     if (token.length > MAX_TOKEN_LENGTH) throw unauthenticated('Token is too long');
-    const cached = this.verified.get(token);
+    if (!canonical(token)) throw unauthenticated('Token is not a compact JWT in canonical base64url');
+    const key = createHash('sha256').update(token).digest('base64url');
+    const cached = this.verified.get(key);
     if (cached) {
-      if (cached.expiresAt > Date.now()) return cached.user;
-      this.verified.delete(token);
+      this.verified.delete(key);
+      if (cached.expiresAt > Date.now()) {
+        this.verified.set(key, cached); // most recently used: last out
+        return cached.user;
+      }
     }
-    const user = await this.verifyNow(token);
-    return user;
+    return this.verifyNow(token, key);
   }
 
-  private async verifyNow(token: string): Promise<AuthUser> {
+  private async verifyNow(token: string, cacheKey: string): Promise<AuthUser> {
     let payload: JWTPayload;
     try {
       const options = {
@@ -82,7 +96,7 @@ export class TokenService {
     const user = { id: payload.sub, roles, isAdmin: roles.includes('admin') };
     if (typeof payload.exp === 'number') {
       if (this.verified.size >= CACHE_SIZE) this.verified.delete(this.verified.keys().next().value as string);
-      this.verified.set(token, { user, expiresAt: payload.exp * 1000 });
+      this.verified.set(cacheKey, { user, expiresAt: Math.min(payload.exp * 1000, Date.now() + CACHE_MS) });
     }
     return user;
   }

@@ -2,6 +2,11 @@ import type { IncomingMessage } from 'node:http';
 
 export type Body = { ok: true; raw: Buffer } | { ok: false; raw: Buffer };
 
+/** The client went away (aborted, reset) before its body was read: nothing to answer, and not our fault. */
+export class ClientAbortError extends Error {
+  override name = 'ClientAbortError';
+}
+
 /**
  * Reads a request body up to `limit` bytes. Past that it stops reading and returns what it has as too large
  * (`ok: false`), so the caller can answer 413 without buffering an attacker's gigabytes.
@@ -25,9 +30,17 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Body> {
       }
       chunks.push(chunk);
     };
+    let ended = false;
     req.on('data', onData);
-    req.once('end', () => resolve({ ok: true, raw: Buffer.concat(chunks) }));
-    req.once('error', reject);
+    req.once('end', () => {
+      ended = true;
+      resolve({ ok: true, raw: Buffer.concat(chunks) });
+    });
+    req.once('error', (err) => reject(new ClientAbortError(`the client went away while sending its body (${(err as NodeJS.ErrnoException).code ?? err.message})`)));
+    // A socket that closes before the end of the body would otherwise leave this promise pending forever.
+    req.once('close', () => {
+      if (!ended) reject(new ClientAbortError('the client closed the connection before the end of its body'));
+    });
   });
 }
 

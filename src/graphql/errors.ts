@@ -41,6 +41,11 @@ export function errorFormatter(logger: Logger) {
     }
     const code = formatted.extensions?.code;
     if (typeof code === 'string' && APOLLO_CODES.has(code)) return { ...base, extensions: { code } };
+    // Apollo's persisted-query check answers 400 without a code: the client's mistake, not ours.
+    if (formatted.message === 'provided sha does not match query' && !formatted.path) {
+      logger.debug('persisted query hash mismatch');
+      return { ...base, extensions: { code: 'PERSISTED_QUERY_HASH_MISMATCH' } };
+    }
     if (isDatabaseUnavailable(unwrapResolverError(error))) {
       // An outage, not a bug: one short warning, and a code clients can retry on.
       unavailableWarning({ error: unwrapResolverError(error), path: formatted.path });

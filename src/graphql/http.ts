@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HeaderMap, type ApolloServer } from '@apollo/server';
-import { readBody } from '../common/http';
+import { ClientAbortError, readBody } from '../common/http';
 import type { AppContext } from './context';
 
 /**
@@ -12,6 +12,7 @@ export function graphqlPostHandler(
   apollo: ApolloServer<AppContext>,
   context: (authorization: string | undefined) => Promise<AppContext>,
   limitBytes: number,
+  onAbort: (err: ClientAbortError) => void = () => undefined,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const fail = (res: ServerResponse, status: number, message: string) => {
     res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', connection: status === 413 ? 'close' : 'keep-alive' });
@@ -27,6 +28,11 @@ export function graphqlPostHandler(
         return respond(req, res, body.raw);
       })
       .catch((err) => {
+        if (err instanceof ClientAbortError) {
+          onAbort(err);
+          res.destroy();
+          return;
+        }
         if (!res.headersSent) fail(res, 500, 'Internal server error');
         res.destroy(err as Error);
       });

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Router } from 'express';
-import { FORM_CONTENT_TYPE, rawQuery, readBody } from '../common/http';
+import { ClientAbortError, FORM_CONTENT_TYPE, rawQuery, readBody } from '../common/http';
 import { CallbackVerdict } from './callback-log.entity';
 import { NOTIFY_BODY_LIMIT, type CallbackService, type NotifyReply } from './callback.service';
 import { withQuery } from './pay-link.service';
@@ -17,7 +17,7 @@ function send(res: ServerResponse, reply: NotifyReply, status = reply.status): v
  * POST /alipay/notify on plain node:http (the server routes it here directly; Express only for completeness):
  * read at most 64 KB, require a form body, hand it to the callback service, answer what it says.
  */
-export function notifyHandler(callbacks: CallbackService, onError: (err: unknown) => void) {
+export function notifyHandler(callbacks: CallbackService, onError: (err: unknown) => void, onAbort?: (err: ClientAbortError) => void) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     try {
       const remote = req.socket.remoteAddress ?? null;
@@ -33,6 +33,11 @@ export function notifyHandler(callbacks: CallbackService, onError: (err: unknown
       }
       send(res, await callbacks.notify(body.raw, remote));
     } catch (err) {
+      if (err instanceof ClientAbortError) {
+        res.destroy();
+        onAbort?.(err);
+        return;
+      }
       onError(err);
       if (!res.headersSent) send(res, { status: 500, body: 'failure', verdict: CallbackVerdict.ERROR });
       else res.destroy();

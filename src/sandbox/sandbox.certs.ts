@@ -76,7 +76,9 @@ export function issueCertificate(options: {
   const now = new Date();
   const notAfter = new Date(now.getTime() + (options.years ?? 10) * 365 * 86_400_000);
   const serial = BigInt(`0x${randomBytes(8).toString('hex')}`) | 1n;
-  const spki = createPublicKey(options.subjectKey).export({ format: 'der', type: 'spki' });
+  // The subject key may be the private key or, as an app registers it, only its public key.
+  const subjectPublic = options.subjectKey.type === 'public' ? options.subjectKey : createPublicKey(options.subjectKey);
+  const spki = subjectPublic.export({ format: 'der', type: 'spki' });
   const extensions = options.ca
     ? [explicit(3, seq(seq(oid('2.5.29.19'), Buffer.from([0x01, 0x01, 0xff]), tlv(0x04, seq(Buffer.from([0x01, 0x01, 0xff]))))))]
     : [];

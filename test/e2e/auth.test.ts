@@ -48,12 +48,24 @@ describe('who may do what', () => {
     ['a token without exp', async () => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('u').sign(secret), 'Token has no exp claim'],
     ['a token without sub', async () => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(secret), 'Token has no usable sub claim'],
     ['a token whose sub is an object', async () => new SignJWT({ sub: { id: 1 } as unknown as string }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(secret), 'Token'],
-    ['garbage', async () => 'abc.def.ghi', 'Token is malformed'],
+    ['garbage', async () => 'abc.def.ghi', 'Token is'],
+    ['a token with base64 padding', async () => `${await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('u').setExpirationTime('1h').sign(secret)}=`, 'Token is not a compact JWT'],
     ['a 10 KB token', async () => 'a'.repeat(10_000), 'Token is too long'],
   ])('refuses %s as UNAUTHENTICATED with a reason', async (_name, make, message) => {
     const res = await server.gql('{ me { id } }', {}, await make());
     expect(res.errors![0].extensions!.code).toBe('UNAUTHENTICATED');
     expect(res.errors![0].message).toContain(message);
+  });
+
+  it('accepts one spelling of a token only: a copy with other spare bits in its signature is refused, not cached as another key', async () => {
+    const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('speller').setExpirationTime('1h').sign(secret);
+    const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const last = token[token.length - 1];
+    const respelled = token.slice(0, -1) + ALPHABET[ALPHABET.indexOf(last) ^ 1]; // the same bytes, spelled differently
+    expect(Buffer.from(respelled.split('.')[2], 'base64url')).toEqual(Buffer.from(token.split('.')[2], 'base64url'));
+    expect((await server.gql('{ me { id } }', {}, token)).data!.me.id).toBe('speller');
+    const res = await server.gql('{ me { id } }', {}, respelled);
+    expect(res.errors![0]).toMatchObject({ message: expect.stringContaining('canonical'), extensions: { code: 'UNAUTHENTICATED' } });
   });
 
   it('refuses an Authorization header that is not a bearer token', async () => {
