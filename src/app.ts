@@ -52,6 +52,8 @@ export interface RunningApp {
   localAlipay: LocalAlipay | null;
   /** The maintenance jobs, when JOBS_ENABLED. */
   jobs: Jobs | null;
+  /** Alipay's callbacks (notify and return handling, the callback log's retention). */
+  callbacks: CallbackService;
   metrics: Metrics;
   /** Stops accepting, drains requests and subscriptions, closes the listener connection. */
   close(): Promise<void>;
@@ -148,6 +150,7 @@ async function buildApp(deps: AppDeps, started: Array<() => Promise<unknown>>): 
           await trades.reconcilePending();
           await refunds.retryPending();
           await paymentExceptions.retryPending();
+          await callbacks.purgeUnverified(config.callbackLogRetentionMs);
         },
         logger,
       )
@@ -278,6 +281,7 @@ async function buildApp(deps: AppDeps, started: Array<() => Promise<unknown>>): 
     services,
     localAlipay,
     jobs,
+    callbacks,
     metrics,
     close: () =>
       (closing ??= (async () => {

@@ -48,6 +48,8 @@ export interface Config {
   autoRefundUnwantedPayments: boolean;
   /** When set, GET /metrics requires `Authorization: Bearer <METRICS_TOKEN>`. */
   metricsToken: string | null;
+  /** How long records of callbacks whose signature did not verify are kept (CALLBACK_LOG_RETENTION). */
+  callbackLogRetentionMs: number;
 }
 
 export type JwtConfig = (
@@ -202,6 +204,13 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
     statementTimeoutMs: integer('DB_STATEMENT_TIMEOUT_MS', 5_000, 0, 600_000),
     acquireTimeoutMs: integer('DB_ACQUIRE_TIMEOUT_MS', 3_000, 100, 60_000),
   };
+  let callbackLogRetentionMs = 30 * 86_400_000;
+  const retention = raw('CALLBACK_LOG_RETENTION');
+  if (retention !== undefined) {
+    const ms = parseDuration(retention);
+    if (ms === null || ms < 3_600_000 || ms > 3650 * 86_400_000) fail('CALLBACK_LOG_RETENTION', 'must be a duration from 1h to 3650d, e.g. 30d');
+    else callbackLogRetentionMs = ms;
+  }
   const metricsToken = raw('METRICS_TOKEN') ?? null;
   if (metricsToken !== null && !/^[\x21-\x7e]{16,256}$/.test(metricsToken)) fail('METRICS_TOKEN', 'must be 16–256 printable characters without spaces');
   const autoRefundUnwantedPayments = oneOf('AUTO_REFUND_UNWANTED_PAYMENTS', ['true', 'false'] as const, 'true') === 'true';
@@ -271,6 +280,7 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
     workers,
     autoRefundUnwantedPayments,
     metricsToken,
+    callbackLogRetentionMs,
   };
 }
 

@@ -30,8 +30,12 @@ export enum CallbackVerdict {
 @Entity({ tableName: 'callback_logs' })
 @Index({ name: 'callback_logs_order_idx', properties: ['order', 'receivedAt'] })
 @Index({ name: 'callback_logs_notify_id_idx', properties: ['notifyId'] })
+@Index({
+  name: 'callback_logs_unverified_received_idx',
+  expression: 'create index "callback_logs_unverified_received_idx" on "callback_logs" ("received_at") where not "signature_valid"',
+})
 export class CallbackLog {
-  [OptionalProps]?: 'reason' | 'signatureValid' | 'order' | 'notifyId' | 'outTradeNo' | 'tradeStatus' | 'remoteAddress' | 'receivedAt';
+  [OptionalProps]?: 'rawLength' | 'rawSha256' | 'reason' | 'signatureValid' | 'order' | 'notifyId' | 'outTradeNo' | 'tradeStatus' | 'remoteAddress' | 'receivedAt';
 
   @PrimaryKey({ type: 'bigint', autoincrement: true })
   id!: string;
@@ -39,9 +43,20 @@ export class CallbackLog {
   @Enum({ items: () => CallbackKind })
   kind!: CallbackKind;
 
-  /** The body (notify) or query string (return), byte for byte. */
+  /**
+   * The body (notify) or query string (return), byte for byte; for a callback whose signature did not verify only
+   * its first 4 KB (anyone can send those: what they may make us store is bounded).
+   */
   @Property({ type: 'blob' })
   raw!: Buffer;
+
+  /** The length in bytes of the whole body as received. */
+  @Property({ type: 'integer', nullable: true })
+  rawLength: number | null = null;
+
+  /** SHA-256 (hex) of the whole body as received. */
+  @Property({ type: 'string', length: 64, nullable: true })
+  rawSha256: string | null = null;
 
   @Enum({ items: () => CallbackVerdict })
   verdict!: CallbackVerdict;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
 import { FormError, parseForm } from '../alipay/alipay.form';
 import type { AlipayProvider } from '../alipay/alipay.provider';
@@ -78,14 +79,23 @@ const SEEN_NOTIFY_SQL = `
   select 1 from callback_logs where notify_id = $1 and order_id = $2 and signature_valid
   and verdict in ('APPLIED', 'DUPLICATE', 'IGNORED', 'REFUSED') limit 1`;
 
+/** What is kept of a callback whose signature did not verify: anyone can send those. */
+export const UNVERIFIED_RAW_LIMIT = 4096;
+
+/**
+ * One row per callback. A verified browser return that is already recorded for its order (the result page reloads
+ * itself while it waits) is not recorded again, so reloads add no history.
+ */
 const INSERT_LOG_SQL = `
-  insert into callback_logs (kind, raw, verdict, reason, signature_valid, order_id, notify_id, out_trade_no, trade_status, remote_address, received_at)
-  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`;
+  insert into callback_logs (kind, raw, verdict, reason, signature_valid, order_id, notify_id, out_trade_no, trade_status, remote_address, received_at, raw_length, raw_sha256)
+  select $1::text, $2::bytea, $3::text, $4::text, $5::boolean, $6::uuid, $7::text, $8::text, $9::text, $10::text, $11::timestamptz, $12::int, $13::text
+  where not ($1::text = 'RETURN' and $5::boolean and exists (
+    select 1 from callback_logs where order_id = $6::uuid and kind = 'RETURN' and signature_valid and raw_sha256 = $13::text))`;
 
 function insertLog(db: SqlExecutor, draft: LogDraft, decision: Decision): Promise<unknown> {
   return db.query(INSERT_LOG_SQL, [
     draft.kind,
-    draft.raw,
+    draft.signatureValid ? draft.raw : draft.raw.subarray(0, UNVERIFIED_RAW_LIMIT),
     decision.verdict,
     clip(decision.reason ?? undefined, 1000),
     draft.signatureValid,
@@ -95,6 +105,8 @@ function insertLog(db: SqlExecutor, draft: LogDraft, decision: Decision): Promis
     draft.tradeStatus,
     draft.remoteAddress,
     draft.receivedAt,
+    draft.raw.length,
+    createHash('sha256').update(draft.raw).digest('hex'),
   ]);
 }
 
@@ -329,6 +341,20 @@ export class CallbackService {
       if (isDatabaseUnavailable(err)) this.logger.warn('could not record a callback: database unavailable', { kind: draft.kind, verdict: decision.verdict, error: err });
       else this.logger.error('could not record a callback', { kind: draft.kind, verdict: decision.verdict, error: err });
     }
+  }
+
+  /**
+   * Job: deletes the records of callbacks whose signature did not verify once they are older than the retention
+   * (CALLBACK_LOG_RETENTION); verified ones are the payment's evidence and stay. A batch at a time.
+   */
+  async purgeUnverified(retentionMs: number, batch = 10_000): Promise<number> {
+    const { rows } = await prepared(this.pool).query<{ n: string }>(
+      `with gone as (delete from callback_logs where id in (
+         select id from callback_logs where not signature_valid and received_at < $1 order by received_at limit $2) returning 1)
+       select count(*)::text as n from gone`,
+      [new Date(Date.now() - retentionMs), batch],
+    );
+    return Number(rows[0].n);
   }
 
   private count(kind: CallbackKind, verdict: CallbackVerdict): void {

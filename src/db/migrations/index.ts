@@ -4,6 +4,7 @@ import { Migration20261125214613_local_alipay_and_refunds } from './Migration202
 import { Migration20261125222056_order_watchers } from './Migration20261125222056_order_watchers';
 import { Migration20261125223500_partial_idempotency_index } from './Migration20261125223500_partial_idempotency_index';
 import { Migration20261202114852_payment_exceptions_and_close_until } from './Migration20261202114852_payment_exceptions_and_close_until';
+import { Migration20261202122901_bounded_callback_logs } from './Migration20261202122901_bounded_callback_logs';
 
 /** Every migration, in order. Listed explicitly so the tsc build and the TypeScript sources find the same ones. */
 export const migrationsList: MigrationObject[] = [
@@ -12,4 +13,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125222056_order_watchers', class: Migration20261125222056_order_watchers },
   { name: 'Migration20261125223500_partial_idempotency_index', class: Migration20261125223500_partial_idempotency_index },
   { name: 'Migration20261202114852_payment_exceptions_and_close_until', class: Migration20261202114852_payment_exceptions_and_close_until },
+  { name: 'Migration20261202122901_bounded_callback_logs', class: Migration20261202122901_bounded_callback_logs },
 ];
