@@ -17,6 +17,8 @@ import type { Config } from './config';
 import { buildContext, type AppContext, type Services } from './graphql/context';
 import { errorFormatter } from './graphql/errors';
 import { graphqlPostHandler } from './graphql/http';
+import { graphqlWsOptions, introspectionPlugin } from './graphql/edge';
+import { limitRules } from './graphql/limits';
 import { OrderEvents } from './graphql/pubsub';
 import { buildAppSchema } from './graphql/schema';
 import { OrderService } from './orders/order.service';
@@ -177,22 +179,23 @@ async function buildApp(deps: AppDeps, started: Array<() => Promise<unknown>>): 
   });
 
   const schema = await buildAppSchema();
-  const formatError = errorFormatter(logger);
+  const hideSuggestions = config.env === 'production';
+  const formatError = errorFormatter(logger, { hideSuggestions, maxTokens: config.graphql.limits.maxTokens });
   const wsServer = new WebSocketServer({ server, path: '/graphql', maxPayload: 64 * 1024 });
   wsServer.on('error', () => undefined); // the HTTP server's own errors (EADDRINUSE) are reported by listen below
-  const wsCleanup = useServer<Record<string, unknown>>(
-    {
+  const wsCleanup = useServer(
+    graphqlWsOptions({
       schema,
-      context: (ctx) => {
-        const params = ctx.connectionParams ?? {};
-        const auth = params.authorization ?? params.Authorization;
-        return buildContext(contextDeps, typeof auth === 'string' ? auth : undefined);
-      },
+      tokens,
+      limits: config.graphql.limits,
+      introspection: config.graphql.introspection,
+      maxSubscriptions: config.graphql.maxSubscriptions,
+      context: (authorization) => buildContext(contextDeps, authorization || undefined),
       // The same error codes and masking as over HTTP.
-      onNext: (_ctx, _id, _payload, _args, result) =>
-        result.errors ? { ...result, errors: result.errors.map((e) => formatError(e.toJSON(), e)) } : undefined,
-      onError: (_ctx, _id, _payload, errors) => errors.map((e) => formatError(e.toJSON(), e)),
-    },
+      format: (errors) => errors.map((e) => formatError(e.toJSON(), e)),
+      hideSuggestions,
+      logger,
+    }),
     wsServer,
   );
 
@@ -200,10 +203,14 @@ async function buildApp(deps: AppDeps, started: Array<() => Promise<unknown>>): 
     schema,
     formatError,
     includeStacktraceInErrorResponses: false,
-    introspection: config.env !== 'production',
+    // Who may introspect is the introspection plugin's decision (GRAPHQL_INTROSPECTION), the same as on graphql-ws.
+    introspection: true,
+    validationRules: limitRules(config.graphql.limits),
+    parseOptions: { maxTokens: config.graphql.limits.maxTokens },
     // main.ts owns shutdown (HTTP, ORM, PostgreSQL, in that order); Apollo's own handler would re-raise the signal.
     stopOnTerminationSignals: false,
     plugins: [
+      introspectionPlugin(config.graphql.introspection),
       ApolloServerPluginDrainHttpServer({ httpServer: server }),
       { serverWillStart: async () => ({ drainServer: async () => void (await wsCleanup.dispose()) }) },
     ],

@@ -15,6 +15,7 @@ import {
 } from './dev/dev-secrets';
 import type { SandboxCertificates } from './sandbox/sandbox.gateway';
 import type { PoolLimits } from './db/sql';
+import { DEFAULT_GRAPHQL_LIMITS, type GraphQLLimits } from './graphql/limits';
 
 /**
  * The environment, validated once at boot into one typed Config. Every problem is reported with the variable's
@@ -50,6 +51,13 @@ export interface Config {
   metricsToken: string | null;
   /** How long records of callbacks whose signature did not verify are kept (CALLBACK_LOG_RETENTION). */
   callbackLogRetentionMs: number;
+  graphql: {
+    limits: GraphQLLimits;
+    /** Who may introspect the schema (GRAPHQL_INTROSPECTION), on HTTP and graphql-ws alike. */
+    introspection: 'public' | 'authenticated' | 'off';
+    /** Live subscriptions per socket, and per user across sockets (GRAPHQL_MAX_SUBSCRIPTIONS). */
+    maxSubscriptions: number;
+  };
 }
 
 export type JwtConfig = (
@@ -204,6 +212,17 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
     statementTimeoutMs: integer('DB_STATEMENT_TIMEOUT_MS', 5_000, 0, 600_000),
     acquireTimeoutMs: integer('DB_ACQUIRE_TIMEOUT_MS', 3_000, 100, 60_000),
   };
+  const graphql: Config['graphql'] = {
+    limits: {
+      maxDepth: integer('GRAPHQL_MAX_DEPTH', DEFAULT_GRAPHQL_LIMITS.maxDepth, 1, 100),
+      maxAliases: integer('GRAPHQL_MAX_ALIASES', DEFAULT_GRAPHQL_LIMITS.maxAliases, 0, 1000),
+      maxDirectives: integer('GRAPHQL_MAX_DIRECTIVES', DEFAULT_GRAPHQL_LIMITS.maxDirectives, 0, 1000),
+      maxTokens: integer('GRAPHQL_MAX_TOKENS', DEFAULT_GRAPHQL_LIMITS.maxTokens, 100, 100_000),
+      maxCost: integer('GRAPHQL_MAX_COST', DEFAULT_GRAPHQL_LIMITS.maxCost, 10, 1_000_000),
+    },
+    introspection: oneOf('GRAPHQL_INTROSPECTION', ['public', 'authenticated', 'off'] as const, nodeEnv === 'production' ? 'authenticated' : 'public'),
+    maxSubscriptions: integer('GRAPHQL_MAX_SUBSCRIPTIONS', 20, 1, 1000),
+  };
   let callbackLogRetentionMs = 30 * 86_400_000;
   const retention = raw('CALLBACK_LOG_RETENTION');
   if (retention !== undefined) {
@@ -281,6 +300,7 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
     autoRefundUnwantedPayments,
     metricsToken,
     callbackLogRetentionMs,
+    graphql,
   };
 }
 

@@ -8,6 +8,8 @@ export interface AuthUser {
   id: string;
   roles: string[];
   isAdmin: boolean;
+  /** When the token expires (ms since the epoch), when it was verified from a token. */
+  expiresAt?: number;
 }
 
 const MAX_TOKEN_LENGTH = 8192;
@@ -93,7 +95,7 @@ export class TokenService {
     }
     const rolesClaim = (payload as { roles?: unknown }).roles;
     const roles = Array.isArray(rolesClaim) ? rolesClaim.filter((r): r is string => typeof r === 'string').slice(0, 32) : [];
-    const user = { id: payload.sub, roles, isAdmin: roles.includes('admin') };
+    const user: AuthUser = { id: payload.sub, roles, isAdmin: roles.includes('admin'), ...(typeof payload.exp === 'number' ? { expiresAt: payload.exp * 1000 } : {}) };
     if (typeof payload.exp === 'number') {
       if (this.verified.size >= CACHE_SIZE) this.verified.delete(this.verified.keys().next().value as string);
       this.verified.set(cacheKey, { user, expiresAt: Math.min(payload.exp * 1000, Date.now() + CACHE_MS) });
