@@ -46,6 +46,12 @@ export function createPool(
 }
 
 const statementNames = new Map<string, string>();
+let statements = 0;
+
+/** How many statements this process has sent through `prepared` executors (for tests that count round trips). */
+export function sqlStatementCount(): number {
+  return statements;
+}
 
 /**
  * An executor that runs every statement as a named prepared statement (PostgreSQL parses and plans it once per
@@ -59,6 +65,7 @@ export function prepared(db: Pool | PoolClient): SqlExecutor {
         name = `s${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
         statementNames.set(text, name);
       }
+      statements++;
       return db.query<R>({ name, text, values: params });
     },
   };

@@ -12,6 +12,7 @@ import type { PaymentExceptionService } from '../payments/payment-exception.serv
 import type { RefundService } from '../payments/refund.service';
 import type { TradeService } from '../payments/trade.service';
 import type { OrderEvents } from './pubsub';
+import { createLoaders, type Loaders } from './loaders';
 
 /** The long-lived services resolvers call; built once at start-up. */
 export interface Services {
@@ -33,6 +34,8 @@ export interface AppContext {
   authError: AppError | null;
   em: EntityManager;
   services: Services;
+  /** This request's batching loaders (created on first use). */
+  loaders: Loaders;
 }
 
 /** Builds a context from an Authorization header value. A bad token is remembered, not thrown. */
@@ -41,6 +44,7 @@ export async function buildContext(
   authorization: string | undefined,
 ): Promise<AppContext> {
   let em: EntityManager | null = null;
+  let loaders: Loaders | null = null;
   let user: AuthUser | null = null;
   let authError: AppError | null = null;
   try {
@@ -56,6 +60,9 @@ export async function buildContext(
     // Forked on first use: the hot mutations run plain SQL and never need one.
     get em() {
       return (em ??= deps.orm.em.fork() as EntityManager);
+    },
+    get loaders() {
+      return (loaders ??= createLoaders(deps.services));
     },
   };
 }

@@ -117,6 +117,16 @@ export class OrderService {
     return readOrder(this.db, { id });
   }
 
+  /** Orders by id, whoever owns them, in the order of `ids` (for per-request batching; malformed ids are null). */
+  async byIds(ids: readonly string[]): Promise<Array<OrderRecord | null>> {
+    const valid = ids.filter((id) => UUID.test(id));
+    const { rows } = valid.length
+      ? await this.db.query<OrderRowText>(`select ${ORDER_COLUMNS} from orders where id = any($1::uuid[])`, [valid])
+      : { rows: [] as OrderRowText[] };
+    const byId = new Map(rows.map((r) => [r.id, toOrderRecord(r)]));
+    return ids.map((id) => byId.get(id) ?? null);
+  }
+
   /** The caller's orders, newest first, `first` (1–100, default 20) at a time after an opaque cursor. */
   async listOrders(
     ctx: ServiceContext,

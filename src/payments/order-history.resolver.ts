@@ -9,6 +9,6 @@ import type { HistoryEntry } from './order-history.service';
 export class OrderHistoryResolver {
   @FieldResolver(() => [OrderEvent], { description: "The order's history, oldest first: status changes and callbacks" })
   events(@Root() order: OrderRecord, @Ctx() ctx: AppContext): Promise<HistoryEntry[]> {
-    return ctx.services.history.history(order.id);
+    return ctx.loaders.history.load(order.id);
   }
 }

@@ -78,7 +78,7 @@ export class PaymentExceptionResolver {
 
   @FieldResolver(() => Order)
   async order(@Root() exception: PaymentExceptionRecord, @Ctx() ctx: AppContext): Promise<OrderRecord> {
-    const order = await ctx.services.orders.byId(exception.orderId);
+    const order = await ctx.loaders.orders.load(exception.orderId);
     if (!order) throw notFound('Order');
     return order;
   }

@@ -35,7 +35,7 @@ export class RefundResolver {
 
   @FieldResolver(() => Order)
   async order(@Root() refund: RefundRecord, @Ctx() ctx: AppContext): Promise<OrderRecord> {
-    const order = await ctx.services.orders.byId(refund.orderId);
+    const order = await ctx.loaders.orders.load(refund.orderId);
     if (!order) throw notFound('Order');
     return order;
   }
@@ -45,6 +45,6 @@ export class RefundResolver {
 export class OrderRefundsResolver {
   @FieldResolver(() => [Refund], { description: "The order's refunds, oldest first" })
   refunds(@Root() order: OrderRecord, @Ctx() ctx: AppContext): Promise<RefundRecord[]> {
-    return ctx.services.refunds.refundsOf(order.id);
+    return ctx.loaders.refunds.load(order.id);
   }
 }

@@ -1,5 +1,7 @@
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
+import { sqlStatementCount } from '../../src/db/sql';
+import { query } from '../support/db';
 import { startTestServer, type TestServer } from '../support/server';
 
 /**
@@ -182,6 +184,39 @@ describe('the introspection policy', () => {
       }
       // Suggestions stay on outside production: they help developers.
       expect((await server.gql('{ ordr { id } }', {}, await server.token('dev'))).errors![0].message).toMatch(/Did you mean "order"/);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('no N+1', () => {
+  it('reads a page of orders with their events and refunds in the same number of statements for 5 orders or 60', async () => {
+    const server = await startTestServer({ GRAPHQL_MAX_COST: '20000' }); // refunds { order } on 60 orders costs more than the default
+    try {
+      const token = await server.token('pager');
+      for (let i = 0; i < 60; i++) {
+        await server.gql('mutation($i: String!) { createOrder(input: { amount: "1.00", subject: $i }) { id } }', { i: `page ${i}` }, token);
+      }
+      // A refund on every order, so Refund.order is read for each too.
+      await query(
+        server.db.url,
+        `insert into refunds (id, order_id, out_request_no, amount, status, requested_by, created_at, updated_at)
+         select gen_random_uuid(), id, order_no || 'R', 0.5, 'SUCCEEDED', 'ops', now(), now() from orders where user_id = 'pager'`,
+      );
+      const PAGE = `query($first: Int) { orders(first: $first) { edges { node { id events { id } refunds { id order { id } } } } } }`;
+      const statementsFor = async (first: number) => {
+        const before = sqlStatementCount();
+        const res = await server.gql(PAGE, { first }, token);
+        expect(res.errors).toBeUndefined();
+        expect(res.data!.orders.edges).toHaveLength(first);
+        expect(res.data!.orders.edges.every((e: any) => e.node.refunds.length === 1 && e.node.refunds[0].order.id === e.node.id && e.node.events.length > 0)).toBe(true);
+        return sqlStatementCount() - before;
+      };
+      const small = await statementsFor(5);
+      const large = await statementsFor(60);
+      expect(large).toBe(small);
+      expect(large).toBeLessThanOrEqual(5);
     } finally {
       await server.close();
     }

@@ -1,0 +1,24 @@
+import DataLoader from 'dataloader';
+import type { OrderRecord } from '../orders/order.row';
+import type { HistoryEntry } from '../payments/order-history.service';
+import type { RefundRecord } from '../payments/refund.row';
+import type { Services } from './context';
+
+/**
+ * Per-request batching of the reads a page of parents asks for one parent at a time (Order.events, Order.refunds,
+ * Refund.order, PaymentException.order): one statement per kind per request tick, whatever the page size. No
+ * cache: a subscription keeps its context for hours, and every push must read the order as it is then.
+ */
+export interface Loaders {
+  history: DataLoader<string, HistoryEntry[]>;
+  refunds: DataLoader<string, RefundRecord[]>;
+  orders: DataLoader<string, OrderRecord | null>;
+}
+
+export function createLoaders(services: Pick<Services, 'history' | 'refunds' | 'orders'>): Loaders {
+  return {
+    history: new DataLoader((ids) => services.history.histories(ids), { maxBatchSize: 500, cache: false }),
+    refunds: new DataLoader((ids) => services.refunds.refundsOfMany(ids), { maxBatchSize: 500, cache: false }),
+    orders: new DataLoader((ids) => services.orders.byIds(ids), { maxBatchSize: 500, cache: false }),
+  };
+}
