@@ -131,12 +131,15 @@ async function buildApp(deps: AppDeps, started: Array<() => Promise<unknown>>): 
       timeScale: config.sandbox.timeScale,
       certs: config.sandbox.certificates,
       logger: logger.child({ component: 'local-alipay' }),
+      controlToken: config.sandbox.controlToken,
     });
     await localAlipay.registerApp(
       config.alipay.appId,
       createPublicKey(config.alipay.appPrivateKey),
       config.alipay.signType,
       certificates?.appCertSn ?? null,
+      // The built-in app's notifies and returns go to this service only.
+      [`${config.publicUrl}/`],
     );
     localAlipay.start();
     const local = localAlipay;

@@ -90,6 +90,8 @@ export interface SandboxConfig {
   timeScale: number;
   /** Certificate mode material when SANDBOX_CERT_MODE=true. */
   certificates: SandboxCertificates | null;
+  /** SANDBOX_CONTROL_TOKEN: when set, the console, control API and trade views need it as a bearer token. */
+  controlToken: string | null;
 }
 
 export class ConfigError extends Error {
@@ -277,6 +279,19 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
     fail('ALIPAY_GATEWAY', 'must be set in production: an Alipay gateway URL, or "sandbox" to use the local Alipay on purpose');
   }
   const loaded = loadAlipay(raw, inlineOrFile, readFile, fail, publicUrl, dataDir, devSecrets, options.devCertificates ?? loadDevCertificates);
+
+  const controlToken = raw('SANDBOX_CONTROL_TOKEN') ?? null;
+  if (controlToken !== null && !/^[\x21-\x7e]{32,256}$/.test(controlToken)) fail('SANDBOX_CONTROL_TOKEN', 'must be 32–256 printable characters without spaces');
+  const inProduction = oneOf('SANDBOX_IN_PRODUCTION', ['true', 'false'] as const, 'false') === 'true';
+  if (loaded?.sandbox) {
+    loaded.sandbox.controlToken = controlToken;
+    // A stranger must never pay a real order for free, register keys or aim notifies at internal hosts.
+    if (nodeEnv === 'production' && raw('ALIPAY_GATEWAY') !== undefined && (!inProduction || controlToken === null)) {
+      fail('ALIPAY_GATEWAY', 'is the local Alipay in production: set SANDBOX_IN_PRODUCTION=true and a SANDBOX_CONTROL_TOKEN (32+ characters) to run it on purpose, or point ALIPAY_GATEWAY at Alipay');
+    }
+  } else if (controlToken !== null || raw('SANDBOX_IN_PRODUCTION') !== undefined) {
+    fail(controlToken !== null ? 'SANDBOX_CONTROL_TOKEN' : 'SANDBOX_IN_PRODUCTION', 'applies only with ALIPAY_GATEWAY=sandbox');
+  }
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
@@ -490,7 +505,7 @@ function loadAlipay(
         certificates = { appCertSn: certSn(app), alipayRootCertSn: sandboxCertificates.rootSn, alipayCertSn: sandboxCertificates.alipayCertSn };
       }
     }
-    sandboxConfig = { timeScale: timeScale > 0 && timeScale <= 1 ? timeScale : 1, certificates: sandboxCertificates };
+    sandboxConfig = { timeScale: timeScale > 0 && timeScale <= 1 ? timeScale : 1, certificates: sandboxCertificates, controlToken: null };
   } else {
     for (const name of ['SANDBOX_TIME_SCALE', 'SANDBOX_CERT_MODE']) {
       if (raw(name) !== undefined) fail(name, 'applies only with ALIPAY_GATEWAY=sandbox');

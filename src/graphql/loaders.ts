@@ -2,7 +2,9 @@ import DataLoader from 'dataloader';
 import type { OrderRecord } from '../orders/order.row';
 import type { HistoryEntry } from '../payments/order-history.service';
 import type { RefundRecord } from '../payments/refund.row';
-import type { Services } from './context';
+import type { OrderService } from '../orders/order.service';
+import type { OrderHistoryService } from '../payments/order-history.service';
+import type { RefundService } from '../payments/refund.service';
 
 /**
  * Per-request batching of the reads a page of parents asks for one parent at a time (Order.events, Order.refunds,
@@ -15,7 +17,7 @@ export interface Loaders {
   orders: DataLoader<string, OrderRecord | null>;
 }
 
-export function createLoaders(services: Pick<Services, 'history' | 'refunds' | 'orders'>): Loaders {
+export function createLoaders(services: { history: OrderHistoryService; refunds: RefundService; orders: OrderService }): Loaders {
   return {
     history: new DataLoader((ids) => services.history.histories(ids), { maxBatchSize: 500, cache: false }),
     refunds: new DataLoader((ids) => services.refunds.refundsOfMany(ids), { maxBatchSize: 500, cache: false }),

@@ -10,7 +10,7 @@ import { MoneyType } from '../db/money.type';
 /** An app the local Alipay accepts requests from: its id and the public key that verifies its signatures. */
 @Entity({ tableName: 'sandbox_apps' })
 export class SandboxApp {
-  [OptionalProps]?: 'signType' | 'appCertSn' | 'createdAt';
+  [OptionalProps]?: 'signType' | 'appCertSn' | 'urlPrefixes' | 'createdAt';
 
   @PrimaryKey({ type: 'string', length: 32 })
   appId!: string;
@@ -24,6 +24,13 @@ export class SandboxApp {
   /** Certificate mode: requests must carry this app_cert_sn. */
   @Property({ type: 'string', length: 64, nullable: true })
   appCertSn: string | null = null;
+
+  /**
+   * Where this app's notify_url, return_url and quit_url may point: each must start with one of these. Null (a
+   * development registration without a control token) allows any http(s) URL.
+   */
+  @Property({ type: 'text[]', nullable: true })
+  urlPrefixes: string[] | null = null;
 
   @Property({ type: 'datetime', length: 3 })
   createdAt: Date = new Date();

@@ -23,6 +23,8 @@ export interface StandaloneConfig {
   dataDir: string;
   timeScale: number;
   certMode: boolean;
+  /** SANDBOX_CONTROL_TOKEN: when set, the console, control API and trade views need it (and apps register URL prefixes). */
+  controlToken: string | null;
 }
 
 export function loadStandaloneConfig(env: Readonly<Record<string, string | undefined>>): StandaloneConfig {
@@ -40,8 +42,10 @@ export function loadStandaloneConfig(env: Readonly<Record<string, string | undef
   if (!['true', 'false'].includes(certMode)) problems.push('SANDBOX_CERT_MODE: must be true or false');
   const databaseUrl = env.DATABASE_URL ?? null;
   if (databaseUrl !== null && !/^postgres(ql)?:\/\/\S+$/.test(databaseUrl)) problems.push('DATABASE_URL: must be a postgres:// URL');
+  const controlToken = env.SANDBOX_CONTROL_TOKEN ?? null;
+  if (controlToken !== null && !/^[\x21-\x7e]{32,256}$/.test(controlToken)) problems.push('SANDBOX_CONTROL_TOKEN: must be 32–256 printable characters without spaces');
   if (problems.length) throw new Error(`Invalid configuration:\n  ${problems.join('\n  ')}`);
-  return { port, host, publicUrl, databaseUrl, dataDir: path.resolve(env.DATA_DIR ?? '.data'), timeScale, certMode: certMode === 'true' };
+  return { port, host, publicUrl, databaseUrl, dataDir: path.resolve(env.DATA_DIR ?? '.data'), timeScale, certMode: certMode === 'true', controlToken };
 }
 
 async function main(): Promise<void> {
@@ -87,6 +91,7 @@ async function main(): Promise<void> {
     certs,
     logger,
     issueAppCertificate,
+    controlToken: config.controlToken,
   });
   local.start();
   const app = express();

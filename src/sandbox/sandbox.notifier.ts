@@ -124,6 +124,9 @@ export class SandboxNotifier {
     }
     const attempts = row.attempts + 1;
     const delivered = reply === 'success';
+    // Only the verdict and a short, printable excerpt are kept: whatever the notify_url answers is never stored
+    // or shown in full (a notify_url pointed at another service must not make this a way to read it).
+    reply = verdictOf(reply);
     const exhausted = attempts > RETRY_SCHEDULE_MS.length;
     const status = delivered ? NotificationStatus.DELIVERED : exhausted ? NotificationStatus.FAILED : NotificationStatus.PENDING;
     const waitMs = delivered || exhausted ? 0 : Math.round(RETRY_SCHEDULE_MS[attempts - 1] * this.options.timeScale);
@@ -143,6 +146,12 @@ export class SandboxNotifier {
       });
     }
   }
+}
+
+/** `success`, `failure`, or `other: <first 24 printable characters>`. */
+export function verdictOf(reply: string): string {
+  if (reply === 'success' || reply === 'failure') return reply;
+  return `other: ${reply.replace(/[^\x20-\x7e]/g, '?').slice(0, 24)}`;
 }
 
 /** The first `max` characters of a reply, without reading more of a large body than that. */

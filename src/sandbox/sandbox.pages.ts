@@ -74,13 +74,15 @@ export function consolePage(view: {
   certMode: boolean;
   apps: SandboxApp[];
   scenarios: SandboxScenario[];
+  /** Cashier links only for a control-token holder: a cashier token is as good as the pay link. */
+  showCashier?: boolean;
   trades: SandboxTrade[];
 }): string {
   const rows = view.trades
     .map(
       (t) =>
         `<tr><td>${escape(t.outTradeNo)}</td><td>¥${escape(t.totalAmount.toString())}</td><td>${escape(t.status)}</td>` +
-        `<td>${t.status === SandboxTradeStatus.WAIT_BUYER_PAY ? `<a href="${escape(`${view.baseUrl}/cashier/${t.cashierToken}`)}">cashier</a>` : ''}</td></tr>`,
+        `<td>${view.showCashier && t.status === SandboxTradeStatus.WAIT_BUYER_PAY ? `<a href="${escape(`${view.baseUrl}/cashier/${t.cashierToken}`)}">cashier</a>` : ''}</td></tr>`,
     )
     .join('');
   return layout(

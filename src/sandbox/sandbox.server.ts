@@ -1,4 +1,4 @@
-import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { createPublicKey, timingSafeEqual, X509Certificate, type KeyObject } from 'node:crypto';
 import { certSn } from '../alipay/alipay.cert';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import express, { Router, type Request, type Response } from 'express';
@@ -28,6 +28,11 @@ export interface LocalAlipayOptions {
   pollMs?: number;
   /** Certificate mode, standalone: issues a certificate for an app that registers without one. */
   issueAppCertificate?: (appPublicKey: KeyObject) => string;
+  /**
+   * When set, the console, the control API and the trade views need `Authorization: Bearer <token>`
+   * (SANDBOX_CONTROL_TOKEN), and apps must register the URL prefixes their notify/return URLs start with.
+   */
+  controlToken?: string | null;
 }
 
 const GATEWAY_BODY_LIMIT = 64 * 1024;
@@ -65,9 +70,18 @@ export class LocalAlipay {
   }
 
   /** Lets an app call this gateway: its id and the public key that verifies its requests. */
-  registerApp(appId: string, appPublicKey: KeyObject, signType: SignType, appCertSn: string | null = null): Promise<void> {
+  registerApp(appId: string, appPublicKey: KeyObject, signType: SignType, appCertSn: string | null = null, urlPrefixes: string[] | null = null): Promise<void> {
     const pem = appPublicKey.export({ format: 'pem', type: 'spki' }).toString();
-    return this.trades.registerApp(appId, pem, signType, appCertSn);
+    return this.trades.registerApp(appId, pem, signType, appCertSn, urlPrefixes);
+  }
+
+  /** Whether a request carries the control token (always true when none is configured). */
+  private controls(req: Request): boolean {
+    const token = this.options.controlToken;
+    if (!token) return true;
+    const expected = Buffer.from(`Bearer ${token}`);
+    const given = Buffer.from(req.headers.authorization ?? '');
+    return given.length === expected.length && timingSafeEqual(given, expected);
   }
 
   router(): Router {
@@ -158,11 +172,19 @@ export class LocalAlipay {
 
     // ---- the console and the control API (tests, demos, other services) ----
     const json = express.json({ limit: '16kb' });
+    const control = (req: Request, res: Response, next: (err?: unknown) => void) => {
+      if (this.controls(req)) return next();
+      res.status(401).set('www-authenticate', 'Bearer').type('text/plain').send('the local Alipay control API needs Authorization: Bearer <SANDBOX_CONTROL_TOKEN>');
+    };
+    // The console, apps, scenarios and trade views; gateway.do and the cashier are Alipay's own surfaces (signed
+    // requests, unguessable cashier tokens) and stay open.
+    const CONTROLLED = /^\/(apps(\/.*)?|scenario|trades\/.*)?$/;
+    router.use((req, res, next) => (CONTROLLED.test(req.path) ? control(req, res, next) : next()));
     router.get(
       '/',
       wrap(async (_req, res) => {
         const [apps, scenarios, trades] = await Promise.all([this.trades.apps(), this.trades.scenarios(), this.trades.recentTrades()]);
-        html(res, 200, consolePage({ baseUrl, publicKeyPem: this.publicKeyPem, certMode: certs !== null, apps, scenarios, trades }));
+        html(res, 200, consolePage({ baseUrl, publicKeyPem: this.publicKeyPem, certMode: certs !== null, apps, scenarios, trades, showCashier: Boolean(this.options.controlToken) }));
       }),
     );
     router.get('/public-key', (_req, res) => {
@@ -183,7 +205,7 @@ export class LocalAlipay {
       '/apps/:appId',
       json,
       wrap(async (req, res) => {
-        const body = (req.body ?? {}) as { publicKey?: unknown; signType?: unknown; appCertSn?: unknown };
+        const body = (req.body ?? {}) as { publicKey?: unknown; signType?: unknown; appCertSn?: unknown; urlPrefixes?: unknown };
         const appId = String(req.params.appId);
         const signType = (body.signType ?? 'RSA2') as SignType;
         const problems: string[] = [];
@@ -191,6 +213,15 @@ export class LocalAlipay {
         if (!SIGN_TYPES.includes(signType)) problems.push('signType must be RSA2 or RSA');
         if (body.appCertSn !== undefined && (typeof body.appCertSn !== 'string' || !/^[0-9a-f]{32}$/.test(body.appCertSn))) {
           problems.push('appCertSn must be a 32-character lowercase hex SN');
+        }
+        let urlPrefixes: string[] | null = null;
+        if (body.urlPrefixes !== undefined) {
+          const list = body.urlPrefixes;
+          if (!Array.isArray(list) || list.length < 1 || list.length > 10 || !list.every((u) => typeof u === 'string' && /^https?:\/\/[^\s?#]{1,2040}$/.test(u))) {
+            problems.push('urlPrefixes must be 1–10 http(s) URLs (without query or fragment) that notify_url and return_url start with');
+          } else urlPrefixes = list as string[];
+        } else if (this.options.controlToken) {
+          problems.push('urlPrefixes is required: the URL prefixes this app\'s notify_url and return_url start with');
         }
         let key: KeyObject | null = null;
         try {
@@ -214,7 +245,7 @@ export class LocalAlipay {
           appCertPem = this.options.issueAppCertificate(key);
           appCertSn = certSn(new X509Certificate(appCertPem));
         }
-        await this.registerApp(appId, key, signType, appCertSn);
+        await this.registerApp(appId, key, signType, appCertSn, urlPrefixes);
         res.json({
           appId,
           signType,
@@ -256,7 +287,7 @@ export class LocalAlipay {
       '/trades/:outTradeNo',
       wrap(async (req, res) => {
         const appId = typeof req.query.appId === 'string' ? req.query.appId : null;
-        const view = await this.trades.describe(appId, String(req.params.outTradeNo));
+        const view = await this.trades.describe(appId, String(req.params.outTradeNo), this.options.controlToken ? true : false);
         if (!view) res.status(404).json({ error: 'no such trade' });
         else res.json(view);
       }),

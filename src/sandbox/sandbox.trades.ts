@@ -94,8 +94,8 @@ export class SandboxTrades {
     return this.em().findOne(SandboxApp, { appId });
   }
 
-  async registerApp(appId: string, publicKeyPem: string, signType: SignType, appCertSn: string | null): Promise<void> {
-    await this.em().upsert(SandboxApp, { appId, publicKeyPem, signType, appCertSn, createdAt: new Date() });
+  async registerApp(appId: string, publicKeyPem: string, signType: SignType, appCertSn: string | null, urlPrefixes: string[] | null = null): Promise<void> {
+    await this.em().upsert(SandboxApp, { appId, publicKeyPem, signType, appCertSn, urlPrefixes, createdAt: new Date() });
   }
 
   async apps(): Promise<SandboxApp[]> {
@@ -164,6 +164,10 @@ export class SandboxTrades {
     const quitUrl = text(biz, 'quit_url') ?? null;
     for (const [name, url] of [['notify_url', urls.notifyUrl], ['return_url', urls.returnUrl], ['quit_url', quitUrl]] as const) {
       if (url && (!/^https?:\/\/\S+$/.test(url) || url.length > 2048)) throw invalidArgument('isv.invalid-parameter', `${name} 必须是 http(s) 地址`);
+      // The local Alipay calls notify_url itself: only where the app said it lives, never another host.
+      if (url && app.urlPrefixes && !app.urlPrefixes.some((prefix) => url.startsWith(prefix))) {
+        throw invalidArgument('isv.invalid-parameter', `${name} 不在应用登记的地址范围内 (not under a URL prefix registered for the app)`);
+      }
     }
 
     try {
@@ -462,7 +466,8 @@ export class SandboxTrades {
   }
 
   /** Everything the sandbox knows about a trade, for tests, demos and the console page. */
-  async describe(appId: string | null, outTradeNo: string): Promise<Record<string, unknown> | null> {
+  /** A trade as the control API shows it; its cashier link only to a control-token holder (`withCashier`). */
+  async describe(appId: string | null, outTradeNo: string, withCashier = false): Promise<Record<string, unknown> | null> {
     const em = this.em();
     const trade = await em.findOne(SandboxTrade, appId ? { appId, outTradeNo } : { outTradeNo }, { orderBy: { createdAt: 'desc' } });
     if (!trade) return null;
@@ -476,7 +481,7 @@ export class SandboxTrades {
       totalAmount: trade.totalAmount.toString(),
       refundedAmount: trade.refundedAmount.toString(),
       method: trade.method,
-      cashierUrl: `${this.settings.baseUrl}/cashier/${trade.cashierToken}`,
+      ...(withCashier ? { cashierUrl: `${this.settings.baseUrl}/cashier/${trade.cashierToken}` } : {}),
       notifications: notifications.map((n) => ({
         tradeStatus: n.fields.trade_status,
         notifyId: n.fields.notify_id,

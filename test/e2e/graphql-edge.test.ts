@@ -52,7 +52,7 @@ describe('the GraphQL edge in production', () => {
   const sockets: Client[] = [];
 
   beforeAll(async () => {
-    server = await startTestServer({ NODE_ENV: 'production', ALIPAY_GATEWAY: 'sandbox', JWT_SECRET: 'edge-secret-0123456789abcdef-0123456789', GRAPHQL_MAX_SUBSCRIPTIONS: '3' });
+    server = await startTestServer({ NODE_ENV: 'production', ALIPAY_GATEWAY: 'sandbox', SANDBOX_IN_PRODUCTION: 'true', SANDBOX_CONTROL_TOKEN: 'control-token-0123456789abcdef-0123456789', JWT_SECRET: 'edge-secret-0123456789abcdef-0123456789', GRAPHQL_MAX_SUBSCRIPTIONS: '3' });
     token = await server.token('hostile');
   });
   afterAll(async () => {

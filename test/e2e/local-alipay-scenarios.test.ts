@@ -1,3 +1,4 @@
+import { createPublicKey } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { query } from '../support/db';
@@ -10,6 +11,15 @@ const ORDER = `query($id: ID!) { order(id: $id) { status tradeNo events { type f
 const SYNC = `mutation($id: ID!) { syncOrder(orderId: $id) { status tradeNo } }`;
 const CLOSE = `mutation($id: ID!) { closeOrder(orderId: $id) { status tradeNo } }`;
 const REFUND = `mutation($input: RefundOrderInput!) { refundOrder(input: $input) { id status outRequestNo } }`;
+
+/** Lets the built-in app's notifies go to a test merchant too (the local Alipay only calls registered URL prefixes). */
+async function allowMerchant(server: TestServer, merchant: http.Server): Promise<void> {
+  const merchantUrl = `http://127.0.0.1:${(merchant.address() as AddressInfo).port}/`;
+  await server.app.localAlipay!.registerApp(server.config.alipay.appId, createPublicKey(server.config.alipay.appPrivateKey), 'RSA2', null, [
+    `${server.config.publicUrl}/`,
+    merchantUrl,
+  ]);
+}
 
 describe('the local Alipay\'s scenario switch: what real Alipay does to a merchant', () => {
   let server: TestServer;
@@ -157,6 +167,7 @@ describe('the local Alipay\'s scenario switch: what real Alipay does to a mercha
       });
     });
     await new Promise<void>((r) => merchant.listen(0, '127.0.0.1', r));
+    await allowMerchant(server, merchant);
     try {
       const o = await create();
       const { url } = await server.app.alipay.payRequest(
@@ -194,6 +205,7 @@ describe('a merchant that never answers success', () => {
       });
     });
     await new Promise<void>((r) => merchant.listen(0, '127.0.0.1', r));
+    await allowMerchant(server, merchant);
     try {
       const token = await server.token('judy');
       const o = (await server.gql(CREATE, { input: { amount: '1.00', subject: 'never acked' } }, token)).data!.createOrder;

@@ -22,7 +22,7 @@ describe('small edges', () => {
   const METRICS_TOKEN = 'metrics-token-0123456789abcdef';
 
   beforeAll(async () => {
-    server = await startTestServer({ NODE_ENV: 'production', ALIPAY_GATEWAY: 'sandbox', JWT_SECRET: 'edge-secret-0123456789abcdef-0123456789', METRICS_TOKEN });
+    server = await startTestServer({ NODE_ENV: 'production', ALIPAY_GATEWAY: 'sandbox', SANDBOX_IN_PRODUCTION: 'true', SANDBOX_CONTROL_TOKEN: 'control-token-0123456789abcdef-0123456789', JWT_SECRET: 'edge-secret-0123456789abcdef-0123456789', METRICS_TOKEN });
   });
   afterAll(async () => {
     await server?.close();

@@ -76,7 +76,15 @@ describe('configuration', () => {
       expect.stringMatching(/^JWT_SECRET: one of .* is required in production/),
       expect.stringMatching(/^ALIPAY_GATEWAY: must be set in production/),
     ]);
-    expect(load({ NODE_ENV: 'production', JWT_SECRET: 'p'.repeat(32), ALIPAY_GATEWAY: 'sandbox' }).alipay.gateway).toBe('sandbox');
+    const control = 'c'.repeat(32);
+    expect(problemsOf({ NODE_ENV: 'production', JWT_SECRET: 'p'.repeat(32), ALIPAY_GATEWAY: 'sandbox' })).toEqual([
+      expect.stringMatching(/^ALIPAY_GATEWAY: is the local Alipay in production: set SANDBOX_IN_PRODUCTION=true and a SANDBOX_CONTROL_TOKEN/),
+    ]);
+    expect(problemsOf({ NODE_ENV: 'production', JWT_SECRET: 'p'.repeat(32), ALIPAY_GATEWAY: 'sandbox', SANDBOX_IN_PRODUCTION: 'true' })).toHaveLength(1);
+    expect(problemsOf({ NODE_ENV: 'production', JWT_SECRET: 'p'.repeat(32), ALIPAY_GATEWAY: 'sandbox', SANDBOX_CONTROL_TOKEN: control })).toHaveLength(1);
+    const onPurpose = load({ NODE_ENV: 'production', JWT_SECRET: 'p'.repeat(32), ALIPAY_GATEWAY: 'sandbox', SANDBOX_IN_PRODUCTION: 'true', SANDBOX_CONTROL_TOKEN: control });
+    expect(onPurpose.alipay.gateway).toBe('sandbox');
+    expect(onPurpose.sandbox!.controlToken).toBe(control);
   });
 
   it.each([
@@ -110,6 +118,9 @@ describe('configuration', () => {
     [{ DB_ACQUIRE_TIMEOUT_MS: '1e3' }, 'DB_ACQUIRE_TIMEOUT_MS'],
     [{ AUTO_REFUND_UNWANTED_PAYMENTS: 'yes' }, 'AUTO_REFUND_UNWANTED_PAYMENTS'],
     [{ METRICS_TOKEN: 'short' }, 'METRICS_TOKEN'],
+    [{ SANDBOX_CONTROL_TOKEN: 'too-short' }, 'SANDBOX_CONTROL_TOKEN'],
+    [{ SANDBOX_IN_PRODUCTION: 'yes' }, 'SANDBOX_IN_PRODUCTION'],
+    [{ ...REAL, SANDBOX_CONTROL_TOKEN: 'c'.repeat(32) }, 'SANDBOX_CONTROL_TOKEN'],
     [{ CALLBACK_LOG_RETENTION: '30' }, 'CALLBACK_LOG_RETENTION'],
     [{ CALLBACK_LOG_RETENTION: '10m' }, 'CALLBACK_LOG_RETENTION'],
     [{ CALLBACK_LOG_RETENTION: '99999d' }, 'CALLBACK_LOG_RETENTION'],

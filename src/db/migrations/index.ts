@@ -5,6 +5,7 @@ import { Migration20261125222056_order_watchers } from './Migration2026112522205
 import { Migration20261125223500_partial_idempotency_index } from './Migration20261125223500_partial_idempotency_index';
 import { Migration20261202114852_payment_exceptions_and_close_until } from './Migration20261202114852_payment_exceptions_and_close_until';
 import { Migration20261202122901_bounded_callback_logs } from './Migration20261202122901_bounded_callback_logs';
+import { Migration20261202124144_sandbox_app_url_prefixes } from './Migration20261202124144_sandbox_app_url_prefixes';
 
 /** Every migration, in order. Listed explicitly so the tsc build and the TypeScript sources find the same ones. */
 export const migrationsList: MigrationObject[] = [
@@ -14,4 +15,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125223500_partial_idempotency_index', class: Migration20261125223500_partial_idempotency_index },
   { name: 'Migration20261202114852_payment_exceptions_and_close_until', class: Migration20261202114852_payment_exceptions_and_close_until },
   { name: 'Migration20261202122901_bounded_callback_logs', class: Migration20261202122901_bounded_callback_logs },
+  { name: 'Migration20261202124144_sandbox_app_url_prefixes', class: Migration20261202124144_sandbox_app_url_prefixes },
 ];
