@@ -17,10 +17,10 @@ import type { Config } from './config';
 import { buildContext, type AppContext, type Services } from './graphql/context';
 import { errorFormatter } from './graphql/errors';
 import { graphqlPostHandler } from './graphql/http';
-import { graphqlWsOptions, introspectionPlugin } from './graphql/edge';
+import { graphqlWsOptions, introspectionPlugin, introspectionRefusal } from './graphql/edge';
 import { limitRules } from './graphql/limits';
 import { OrderEvents } from './graphql/pubsub';
-import { buildAppSchema } from './graphql/schema';
+import { buildAppSchema, printAppSchema } from './graphql/schema';
 import { OrderService } from './orders/order.service';
 import { callbackRoutes, notifyHandler } from './payments/callback.routes';
 import { CallbackService } from './payments/callback.service';
@@ -246,6 +246,23 @@ async function buildApp(deps: AppDeps, started: Array<() => Promise<unknown>>): 
     // `?reset=eventloop` starts a fresh event-loop delay window (the benchmark measures one workload at a time). In
     // production only a METRICS_TOKEN holder may: a stranger must not blank the operators' view.
     if (req.query.reset === 'eventloop' && (config.env !== 'production' || metricsToken)) metrics.resetLoopDelay();
+  });
+  // The committed SDL (what schema.graphql holds), for codegen and IDEs, under the introspection policy.
+  const sdl = printAppSchema(schema);
+  app.get('/graphql/schema.graphql', async (req, res) => {
+    let user = null;
+    try {
+      const bearer = TokenService.bearer(req.headers.authorization);
+      user = bearer ? await tokens.verify(bearer) : null;
+    } catch {
+      user = null;
+    }
+    const refusal = introspectionRefusal(config.graphql.introspection, user);
+    if (refusal) {
+      res.status(refusal.code === 'UNAUTHENTICATED' ? 401 : 403).type('text/plain').send(refusal.message);
+      return;
+    }
+    res.type('text/plain; charset=utf-8').send(sdl);
   });
   app.use(callbackRoutes(callbacks, { frontendReturnUrl: config.frontendReturnUrl, onError: reportError }));
   if (localAlipay) app.use('/sandbox/alipay', localAlipay.router());

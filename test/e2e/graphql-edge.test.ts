@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { sqlStatementCount } from '../../src/db/sql';
@@ -115,6 +117,16 @@ describe('the GraphQL edge in production', () => {
     expect((await wsOnce(socket(), INTROSPECT)).data.__schema.queryType.name).toBe('Query');
   });
 
+  it('serves the committed SDL at /graphql/schema.graphql to signed-in tools only, as codegen fetches it', async () => {
+    const committed = fs.readFileSync(path.join(__dirname, '../../schema.graphql'), 'utf8');
+    const anonymous = await fetch(`${server.url}/graphql/schema.graphql`);
+    expect(anonymous.status).toBe(401);
+    expect(await anonymous.text()).not.toContain('type Query');
+    const signed = await fetch(`${server.url}/graphql/schema.graphql`, { headers: { authorization: `Bearer ${token}` } });
+    expect(signed.status).toBe(200);
+    expect(await signed.text()).toBe(committed);
+  });
+
   it('hides field suggestions in production', async () => {
     const res = await post('{ ordr(id: "x") { id } }');
     expect(res.status).toBe(400);
@@ -182,6 +194,8 @@ describe('the introspection policy', () => {
       } finally {
         await client.dispose();
       }
+      const sdl = await fetch(`${server.url}/graphql/schema.graphql`);
+      expect(sdl.status).toBe(expected === 'data' ? 200 : 403);
       // Suggestions stay on outside production: they help developers.
       expect((await server.gql('{ ordr { id } }', {}, await server.token('dev'))).errors![0].message).toMatch(/Did you mean "order"/);
     } finally {
