@@ -148,6 +148,16 @@ describe('npm start on a machine with nothing configured', () => {
     expect(out.stderr).not.toContain('not a key!');
   });
 
+  it.each([
+    ['a real gateway with NODE_ENV unset and no JWT key', { ALIPAY_GATEWAY: 'https://openapi.alipay.com/gateway.do', ALIPAY_APP_ID: '2021000000000001' }, 'JWT_SECRET: one of'],
+    ['the local Alipay in production without SANDBOX_IN_PRODUCTION and a control token', { NODE_ENV: 'production', ALIPAY_GATEWAY: 'sandbox', JWT_SECRET: 'j'.repeat(40) }, 'SANDBOX_IN_PRODUCTION=true'],
+  ])('refuses to start with %s, and prints no token', (_label, extra, message) => {
+    const out = spawnSync(process.execPath, ['-r', REGISTER, 'src/main.ts'], { cwd: PROJECT, env: bareEnv({ DATA_DIR: dataDir, PORT: String(port), ...extra }), encoding: 'utf8', timeout: 30_000 });
+    expect(out.status).toBe(1);
+    expect(out.stderr).toContain(message);
+    expect(`${out.stdout}${out.stderr}`).not.toMatch(/Bearer ey|export TOKEN/);
+  });
+
   it('validates the configuration with --check-config, and refuses unknown flags', () => {
     const ok = spawnSync(process.execPath, ['-r', REGISTER, 'src/main.ts', '--check-config'], { cwd: PROJECT, env, encoding: 'utf8', timeout: 30_000 });
     expect(ok.status).toBe(0);
