@@ -2,23 +2,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 /**
- * The real Alipay-signed vectors live next to the project in ../shared/fixtures/alipay and are read in place,
- * never copied in. ALIPAY_FIXTURES_DIR overrides the location (e.g. for a clone that sits elsewhere).
+ * The real Alipay-signed vectors the tests use, kept in the project (test/fixtures/alipay, with a MANIFEST of where
+ * each came from), so a clone anywhere passes its tests with nothing beside it. ALIPAY_FIXTURES_DIR points
+ * elsewhere on purpose (e.g. a fuller set).
  */
-function locate(): string {
-  const candidates = [
-    process.env.ALIPAY_FIXTURES_DIR,
-    path.resolve(__dirname, '../../../shared/fixtures/alipay'),
-    '/work/shared/fixtures/alipay',
-  ].filter((dir): dir is string => Boolean(dir));
-  const found = candidates.find((dir) => existsSync(path.join(dir, 'MANIFEST.md')));
-  if (!found) {
-    throw new Error(`Alipay fixtures not found; looked in ${candidates.join(', ')} (set ALIPAY_FIXTURES_DIR)`);
-  }
-  return found;
-}
+export const FIXTURES_DIR = process.env.ALIPAY_FIXTURES_DIR ?? path.resolve(__dirname, '../fixtures/alipay');
 
-export const FIXTURES_DIR = locate();
+if (!existsSync(path.join(FIXTURES_DIR, 'MANIFEST.md'))) {
+  throw new Error(`Alipay fixtures not found in ${FIXTURES_DIR} (test/fixtures/alipay, or ALIPAY_FIXTURES_DIR)`);
+}
 
 export function fixtureText(name: string): string {
   return readFileSync(path.join(FIXTURES_DIR, name), 'utf8');
