@@ -135,6 +135,37 @@ describe('npm start on a machine with nothing configured', () => {
     expect(await exitOf(second.child, 30_000)).toBe(0);
   });
 
+  it.each(['SIGTERM', 'SIGINT'] as const)('stops node and PostgreSQL when %s reaches the npm start process itself', async (signal) => {
+    const child = spawn('npm', ['start', '--silent'], { cwd: PROJECT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (out += d));
+    const until = Date.now() + 60_000;
+    while (!/export TOKEN=/.test(out)) {
+      if (Date.now() > until || child.exitCode !== null) throw new Error(`npm start did not come up:\n${out}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const pgPid = Number(fs.readFileSync(path.join(dataDir, 'postgres', 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
+    expect(isAlive(pgPid)).toBe(true);
+    const nodePids = spawnSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
+    expect(nodePids.length).toBeGreaterThan(0);
+    try {
+      child.kill(signal);
+      await exitOf(child, 20_000);
+      const gone = Date.now() + 10_000;
+      while (isAlive(pgPid) && Date.now() < gone) await new Promise((r) => setTimeout(r, 100));
+      expect(isAlive(pgPid)).toBe(false);
+      expect(nodePids.filter(isAlive)).toEqual([]);
+    } finally {
+      // If the signal did not get through, stop what it left so the next test finds a free port and data folder.
+      for (const pid of nodePids.filter(isAlive)) process.kill(pid, 'SIGTERM');
+      const until = Date.now() + 10_000;
+      while (nodePids.some(isAlive) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`).then(() => 'up', () => 'down'))).toBe('down');
+  });
+
   it('stops at boot with the variable name and the problem when the configuration is bad', () => {
     const out = spawnSync(process.execPath, ['-r', REGISTER, 'src/main.ts'], {
       cwd: PROJECT,
