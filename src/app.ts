@@ -33,6 +33,7 @@ import { SANDBOX_SELLER_ID } from './dev/dev-secrets';
 import { demoRoutes } from './dev/demo.routes';
 import { Jobs } from './jobs/jobs';
 import { createPool } from './db/sql';
+import { StartupError } from './db/orm';
 import { LocalAlipay } from './sandbox/sandbox.server';
 
 export interface AppDeps {
@@ -184,8 +185,17 @@ async function buildApp(deps: AppDeps, started: Array<() => Promise<unknown>>): 
   const schema = await buildAppSchema();
   const hideSuggestions = config.env === 'production';
   const formatError = errorFormatter(logger, { hideSuggestions, maxTokens: config.graphql.limits.maxTokens });
-  const wsServer = new WebSocketServer({ server, path: '/graphql', maxPayload: 64 * 1024 });
-  wsServer.on('error', () => undefined); // the HTTP server's own errors (EADDRINUSE) are reported by listen below
+  // noServer: the HTTP server's own errors (EADDRINUSE) stay its own and are reported by listen below, not
+  // re-emitted on the WebSocket server as an "internal error".
+  const wsServer = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
+  server.on('upgrade', (req, socket, head) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== '/graphql') {
+      socket.destroy();
+      return;
+    }
+    wsServer.handleUpgrade(req, socket, head, (ws) => wsServer.emit('connection', ws, req));
+  });
   const wsCleanup = useServer(
     graphqlWsOptions({
       schema,
@@ -290,7 +300,15 @@ async function buildApp(deps: AppDeps, started: Array<() => Promise<unknown>>): 
   });
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new StartupError(`PORT ${config.port} on ${config.host} is already in use: stop the other process or set PORT to a free port`)
+          : err.code === 'EADDRNOTAVAIL' || err.code === 'EACCES'
+            ? new StartupError(`HOST ${config.host} / PORT ${config.port} cannot be listened on (${err.code})`)
+            : err,
+      ),
+    );
     server.listen(config.port, config.host, () => {
       server.off('error', reject);
       resolve();

@@ -8,7 +8,7 @@ import { issueToken } from './auth/token.service';
 import { createLogger, type Logger } from './common/logger';
 import { ConfigError, describeConfig, loadConfig, type Config } from './config';
 import { startEmbeddedPostgres, type RunningPostgres } from './db/embedded-postgres';
-import { initOrm, migrateDatabase } from './db/orm';
+import { checkDatabase, initOrm, migrateDatabase, StartupError } from './db/orm';
 import { writeRuntimeInfo, removeRuntimeInfo } from './dev/runtime-info';
 
 const USAGE = `Usage: npm start [-- --check-config]
@@ -57,6 +57,15 @@ async function main(): Promise<void> {
   const logger = createLogger(config.logLevel);
   logger.info('starting', describeConfig(config));
   if (flags.checkConfig) {
+    if (config.databaseUrl) {
+      // Really connect: a valid-looking URL to a database that is not there is not a valid configuration.
+      try {
+        await checkDatabase(config.databaseUrl);
+      } catch (err) {
+        process.stderr.write(`${(err as Error).message}\n`);
+        process.exit(1);
+      }
+    }
     process.stdout.write(`Configuration is valid:\n${JSON.stringify(describeConfig(config), null, 2)}\n`);
     return;
   }
@@ -101,6 +110,7 @@ async function main(): Promise<void> {
       logger.info('embedded PostgreSQL started', { dataDir: pg.root, port: pg.port });
     }
     if (stopping) return;
+    if (config.databaseUrl) await checkDatabase(config.databaseUrl);
     const applied = await migrateDatabase(databaseUrl);
     if (applied.length) logger.info('migrations applied', { migrations: applied });
     if (stopping) return;
@@ -120,7 +130,8 @@ async function main(): Promise<void> {
     if (pg) writeRuntimeInfo(config.dataDir, { pid: process.pid, publicUrl: config.publicUrl, databaseUrl });
     await announce(config, { url, localAlipay, workers: config.workers }, pg);
   } catch (err) {
-    logger.error('start-up failed', { error: err });
+    if (err instanceof StartupError) process.stderr.write(`${err.message}\n`);
+    else logger.error('start-up failed', { error: err });
     await shutdown(1);
   }
 }

@@ -3,6 +3,11 @@ import { Client } from 'pg';
 import config from '../../mikro-orm.config';
 import { DEFAULT_POOL_LIMITS, type PoolLimits } from './sql';
 
+/** A start-up failure that names the setting to fix. */
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
+
 /**
  * Opens the ORM on a database URL with the shared settings and a pool of the given size. Statements and waits
  * for a connection are bounded like the service's own pool (pass `statementTimeoutMs: 0` for none, as the
@@ -70,5 +75,41 @@ export async function migrateDatabase(databaseUrl: string): Promise<string[]> {
     return await migrate(orm, databaseUrl);
   } finally {
     await orm.close();
+  }
+}
+
+/**
+ * Connects once to DATABASE_URL and explains a failure by naming the variable and the cause, never the password:
+ * unreachable host or port, unknown host, refused login, or a database that does not exist (which is never created
+ * behind the operator's back). Resolves when the database answers.
+ */
+export async function checkDatabase(databaseUrl: string, variable = 'DATABASE_URL'): Promise<void> {
+  let where = 'the database';
+  let name = '';
+  try {
+    const url = new URL(databaseUrl);
+    where = `${url.searchParams.get('host') ?? url.hostname}:${url.port || '5432'}`;
+    name = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  } catch {
+    throw new StartupError(`${variable}: is not a URL`);
+  }
+  const client = new Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5_000, application_name: 'alipay-service-check' });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query('select 1');
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    const reason =
+      code === '3D000'
+        ? `database "${name}" does not exist on ${where}: create it, or fix the name in the URL`
+        : code === '28P01' || code === '28000'
+          ? `the server at ${where} refused the user or password`
+          : code === 'ENOTFOUND' || code === 'EAI_AGAIN'
+            ? `host ${where.split(':')[0]} is not found`
+            : `cannot connect to ${where} (${code ?? (err as Error).message.slice(0, 80)})`;
+    throw new StartupError(`${variable}: ${reason}`);
+  } finally {
+    await client.end().catch(() => undefined);
   }
 }

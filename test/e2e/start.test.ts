@@ -2,7 +2,9 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import net from 'node:net';
 import { clearLeftoverServer, isAlive, freePort } from '../../src/db/embedded-postgres';
+import { createTestDatabase, query } from '../support/db';
 
 const PROJECT = path.resolve(__dirname, '../..');
 const REGISTER = path.join(PROJECT, 'scripts/swc-register.js');
@@ -187,6 +189,50 @@ describe('npm start on a machine with nothing configured', () => {
     expect(out.status).toBe(1);
     expect(out.stderr).toContain(message);
     expect(`${out.stdout}${out.stderr}`).not.toMatch(/Bearer ey|export TOKEN/);
+  });
+
+  describe('failures that name their cause', () => {
+    const run = (args: string[], extra: Record<string, string>) =>
+      spawnSync(process.execPath, ['-r', REGISTER, 'src/main.ts', ...args], {
+        cwd: PROJECT,
+        env: bareEnv({ DATA_DIR: dataDir, LOG_LEVEL: 'warn', JWT_SECRET: 'j'.repeat(40), ...extra }),
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+
+    it.each([[[]], [['--check-config']]])('names DATABASE_URL and the unreachable host:port, never the password (args %j)', (args) => {
+      const out = run(args, { DATABASE_URL: 'postgres://app:s3cret-pw@127.0.0.1:1/shop', PORT: String(port) });
+      expect(out.status).toBe(1);
+      expect(out.stderr).toContain('DATABASE_URL: cannot connect to 127.0.0.1:1 (ECONNREFUSED)');
+      expect(`${out.stdout}${out.stderr}`).not.toContain('s3cret-pw');
+    });
+
+    it('names a database that does not exist, and does not create it', async () => {
+      const url = new URL(process.env.TEST_PG_URL!);
+      url.pathname = '/no_such_shop_db';
+      for (const args of [[], ['--check-config']]) {
+        const out = run(args, { DATABASE_URL: url.toString(), PORT: String(port) });
+        expect(out.status).toBe(1);
+        expect(out.stderr).toContain('DATABASE_URL: database "no_such_shop_db" does not exist');
+      }
+      expect(await query(process.env.TEST_PG_URL!, `select 1 from pg_database where datname = 'no_such_shop_db'`)).toEqual([]);
+    });
+
+    it('says which PORT is taken, without a WebSocket stack', async () => {
+      const db = await createTestDatabase();
+      const blocker = net.createServer();
+      await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+      try {
+        const taken = (blocker.address() as net.AddressInfo).port;
+        const out = run([], { DATABASE_URL: db.url, PORT: String(taken), JOBS_ENABLED: 'false' });
+        expect(out.status).toBe(1);
+        expect(out.stderr).toContain(`PORT ${taken} on 127.0.0.1 is already in use`);
+        expect(`${out.stdout}${out.stderr}`).not.toMatch(/Internal error emitted on the WebSocket server|    at /);
+      } finally {
+        blocker.close();
+        await db.drop();
+      }
+    });
   });
 
   it('validates the configuration with --check-config, and refuses unknown flags', () => {

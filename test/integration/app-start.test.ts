@@ -29,7 +29,7 @@ describe('starting the app', () => {
   it('stops everything it had started when a later step fails (the port is taken)', async () => {
     const port = (squatter.address() as AddressInfo).port;
     const config = loadConfig({ NODE_ENV: 'test', PORT: String(port), DATABASE_URL: db.url, JOBS_ENABLED: 'true', SANDBOX_TIME_SCALE: '0.001' }, { devSecrets: testSecrets });
-    await expect(startApp({ config, orm, databaseUrl: db.url, logger: createLogger('silent') })).rejects.toThrow(/EADDRINUSE/);
+    await expect(startApp({ config, orm, databaseUrl: db.url, logger: createLogger('silent') })).rejects.toThrow(`PORT ${port} on 127.0.0.1 is already in use`);
     const open = async () =>
       (await query<{ application_name: string }>(db.url, `select application_name from pg_stat_activity where datname = $1 and application_name in ('order-events', 'alipay-service-sql', 'jobs')`, [db.name])).length;
     for (let i = 0; i < 40 && (await open()) > 0; i++) await new Promise((r) => setTimeout(r, 50));
