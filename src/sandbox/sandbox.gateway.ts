@@ -108,7 +108,8 @@ export class SandboxGateway {
       // As Alipay does, show the string the gateway verified, so the merchant can compare it with theirs.
       throw invalidArgument(
         'isv.invalid-signature',
-        `验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配，网关生成的验签字符串为：${stringToSign.replace(/&/g, '&amp;')}`,
+        // The exact string the gateway verified (pages escape it once, as they escape everything).
+        `验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配，网关生成的验签字符串为：${stringToSign}`,
       );
     }
   }

@@ -112,8 +112,9 @@ export class SandboxTrades {
     await this.em().upsert(SandboxScenario, { scope, scenario, delayMs: options.delayMs ?? null, remaining: options.times ?? null, createdAt: new Date() });
   }
 
+  /** Back to normal: one trade's scenario, or (scope 'global') every scenario, for all trades and each one. */
   async clearScenario(scope: string): Promise<void> {
-    await this.em().nativeDelete(SandboxScenario, { scope });
+    await this.em().nativeDelete(SandboxScenario, scope === 'global' ? {} : { scope });
   }
 
   async scenarios(): Promise<SandboxScenario[]> {

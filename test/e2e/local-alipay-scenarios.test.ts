@@ -135,6 +135,15 @@ describe('the local Alipay\'s scenario switch: what real Alipay does to a mercha
     await waitFor('closed here', async () => (await order(o.id)).status === 'TRADE_CLOSED');
   });
 
+  it('puts every trade back to normal on DELETE /scenario without a trade, per-trade scenarios included (as the README says)', async () => {
+    const o = await create();
+    expect((await scenario({ scenario: 'BUSY', appId: server.config.alipay.appId, outTradeNo: o.orderNo })).status).toBe(200);
+    expect((await scenario({ scenario: 'DELAY_NOTIFY', delayMs: 10 })).status).toBe(200);
+    expect(((await (await fetch(`${server.url}/sandbox/alipay/scenario`)).json()) as unknown[]).length).toBeGreaterThanOrEqual(2);
+    expect((await fetch(`${server.url}/sandbox/alipay/scenario`, { method: 'DELETE' })).status).toBe(204);
+    expect(await (await fetch(`${server.url}/sandbox/alipay/scenario`)).json()).toEqual([]);
+  });
+
   it('applies a global scenario to every trade until it is cleared', async () => {
     expect((await scenario({ scenario: 'DROP_NOTIFY' })).status).toBe(200);
     try {
