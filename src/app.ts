@@ -1,4 +1,4 @@
-import { createPublicKey, timingSafeEqual } from 'node:crypto';
+import { createPublicKey } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
@@ -17,7 +17,7 @@ import type { Config } from './config';
 import { buildContext, type AppContext, type Services } from './graphql/context';
 import { errorFormatter } from './graphql/errors';
 import { graphqlPostHandler } from './graphql/http';
-import { graphqlWsOptions, introspectionPlugin, introspectionRefusal } from './graphql/edge';
+import { graphqlWsOptions, introspectionPlugin, introspectionRefusal, refusalStatus } from './graphql/edge';
 import { limitRules } from './graphql/limits';
 import { OrderEvents } from './graphql/pubsub';
 import { buildAppSchema, printAppSchema } from './graphql/schema';
@@ -33,6 +33,7 @@ import { SANDBOX_SELLER_ID } from './dev/dev-secrets';
 import { demoRoutes } from './dev/demo.routes';
 import { Jobs } from './jobs/jobs';
 import { createPool } from './db/sql';
+import { bearerMatches } from './common/http';
 import { StartupError } from './db/orm';
 import { LocalAlipay } from './sandbox/sandbox.server';
 
@@ -183,8 +184,7 @@ async function buildApp(deps: AppDeps, started: Array<() => Promise<unknown>>): 
   });
 
   const schema = await buildAppSchema();
-  const hideSuggestions = config.env === 'production';
-  const formatError = errorFormatter(logger, { hideSuggestions, maxTokens: config.graphql.limits.maxTokens });
+  const formatError = errorFormatter(logger, { hideSuggestions: config.env === 'production', maxTokens: config.graphql.limits.maxTokens });
   // noServer: the HTTP server's own errors (EADDRINUSE) stay its own and are reported by listen below, not
   // re-emitted on the WebSocket server as an "internal error".
   const wsServer = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
@@ -206,7 +206,6 @@ async function buildApp(deps: AppDeps, started: Array<() => Promise<unknown>>): 
       context: (authorization) => buildContext(contextDeps, authorization || undefined),
       // The same error codes and masking as over HTTP.
       format: (errors) => errors.map((e) => formatError(e.toJSON(), e)),
-      hideSuggestions,
       logger,
     }),
     wsServer,
@@ -243,14 +242,11 @@ async function buildApp(deps: AppDeps, started: Array<() => Promise<unknown>>): 
       res.status(503).type('text/plain').send('database unreachable');
     }
   });
-  const metricsToken = config.metricsToken ? Buffer.from(`Bearer ${config.metricsToken}`) : null;
+  const metricsToken = config.metricsToken;
   app.get('/metrics', (req, res) => {
-    if (metricsToken) {
-      const given = Buffer.from(req.headers.authorization ?? '');
-      if (given.length !== metricsToken.length || !timingSafeEqual(given, metricsToken)) {
-        res.status(401).set('www-authenticate', 'Bearer').type('text/plain').send('metrics need Authorization: Bearer <METRICS_TOKEN>');
-        return;
-      }
+    if (metricsToken && !bearerMatches(req.headers.authorization, metricsToken)) {
+      res.status(401).set('www-authenticate', 'Bearer').type('text/plain').send('metrics need Authorization: Bearer <METRICS_TOKEN>');
+      return;
     }
     res.type('text/plain; version=0.0.4').send(metrics.render());
     // `?reset=eventloop` starts a fresh event-loop delay window (the benchmark measures one workload at a time). In
@@ -269,7 +265,7 @@ async function buildApp(deps: AppDeps, started: Array<() => Promise<unknown>>): 
     }
     const refusal = introspectionRefusal(config.graphql.introspection, user);
     if (refusal) {
-      res.status(refusal.code === 'UNAUTHENTICATED' ? 401 : 403).type('text/plain').send(refusal.message);
+      res.status(refusalStatus(refusal)).type('text/plain').send(refusal.message);
       return;
     }
     res.type('text/plain; charset=utf-8').send(sdl);

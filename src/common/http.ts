@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 
 export type Body = { ok: true; raw: Buffer } | { ok: false; raw: Buffer };
@@ -52,3 +53,10 @@ export function rawQuery(req: IncomingMessage): string {
 }
 
 export const FORM_CONTENT_TYPE = /^application\/x-www-form-urlencoded(\s*;|$)/i;
+
+/** Whether an Authorization header is exactly `Bearer <token>`, compared in constant time. */
+export function bearerMatches(header: string | undefined, token: string): boolean {
+  const expected = Buffer.from(`Bearer ${token}`);
+  const given = Buffer.from(header ?? '');
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}

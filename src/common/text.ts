@@ -1,6 +1,8 @@
 /** Checks on free text that will be signed and sent to Alipay: well-formed Unicode, no control or invisible format characters. */
 
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+/** C0 and C1 control characters (NUL among them, which PostgreSQL refuses in text outright). */
+export const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
+const LINE_SEPARATORS = /[\u2028\u2029]/;
 /**
  * Invisible format characters (Unicode category Cf: U+FEFF, U+200B, bidi overrides, soft hyphen, …): they make two
  * subjects look the same, can hide or reorder text on the cashier, and a leading U+FEFF is stripped by careless
@@ -19,7 +21,7 @@ export function codePointLength(text: string): number {
 export function textProblem(text: string, min: number, max: number): string | null {
   if (text.length > max * 2) return `must be at most ${max} characters`;
   if (!text.isWellFormed()) return 'must be valid Unicode text';
-  if (CONTROL.test(text)) return 'must not contain control characters or line breaks';
+  if (CONTROL_CHARACTERS.test(text) || LINE_SEPARATORS.test(text)) return 'must not contain control characters or line breaks';
   const format = FORMAT.exec(text);
   if (format) return `must not contain invisible format characters (found U+${format[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')})`;
   const length = codePointLength(text);

@@ -38,13 +38,23 @@ export function introspectionPlugin(policy: IntrospectionPolicy): ApolloServerPl
           if (refusal) {
             throw new GraphQLError(refusal.message, {
               originalError: refusal,
-              extensions: { http: { status: refusal.code === 'UNAUTHENTICATED' ? 401 : 403, headers: new Map() } },
+              extensions: { http: { status: refusalStatus(refusal), headers: new Map() } },
             });
           }
         },
       };
     },
   };
+}
+
+/** A parse or validation error with Apollo's code; a limit rule's own code (and limit) stays on top. */
+function coded(error: GraphQLError, code: string): GraphQLError {
+  return new GraphQLError(error.message, { nodes: error.nodes, source: error.source, positions: error.positions, extensions: { code, ...error.extensions } });
+}
+
+/** The HTTP status of an introspection refusal. */
+export function refusalStatus(refusal: AppError): 401 | 403 {
+  return refusal.code === 'UNAUTHENTICATED' ? 401 : 403;
 }
 
 interface SocketState {
@@ -67,7 +77,6 @@ export function graphqlWsOptions(options: {
   maxSubscriptions: number;
   context: (authorization: string) => unknown;
   format: (errors: readonly GraphQLError[]) => GraphQLFormattedError[];
-  hideSuggestions: boolean;
   logger: Logger;
 }): ServerOptions<Record<string, unknown>, { state?: SocketState; socket?: { close(code: number, reason: string): void } }> {
   const rules = [...specifiedRules, ...limitRules(options.limits)];
@@ -108,24 +117,16 @@ export function graphqlWsOptions(options: {
     },
     onSubscribe: (ctx, id, payload) => {
       const state = ctx.extra.state!;
+      // Coded as Apollo codes them over HTTP, so the one error formatter treats both transports alike (it also hides
+      // suggestions in production and names the token limit).
       let document: DocumentNode;
       try {
         document = parse(payload.query, { maxTokens: options.limits.maxTokens });
       } catch (err) {
-        const message = (err as Error).message;
-        return /tokens/.test(message)
-          ? refuse(`Document has more than ${options.limits.maxTokens} tokens`, 'TOO_MANY_TOKENS', { limit: options.limits.maxTokens })
-          : refuse(message, 'GRAPHQL_PARSE_FAILED');
+        return [coded(err as GraphQLError, 'GRAPHQL_PARSE_FAILED')];
       }
       const errors = validate(options.schema, document, rules);
-      if (errors.length) {
-        // Returned as GraphQLErrors; onError formats them like every other error.
-        return errors.map((e) =>
-          options.hideSuggestions && / Did you mean .*\?$/.test(e.message)
-            ? new GraphQLError(e.message.replace(/ Did you mean .*\?$/, ''), { nodes: e.nodes, extensions: e.extensions })
-            : e,
-        );
-      }
+      if (errors.length) return errors.map((e) => coded(e, 'GRAPHQL_VALIDATION_FAILED'));
       if (usesIntrospection(document)) {
         const refusal = introspectionRefusal(options.introspection, state.user);
         if (refusal) return [new GraphQLError(refusal.message, { originalError: refusal })];

@@ -6,6 +6,7 @@ import { parseBeijingTime } from '../alipay/alipay.time';
 import { rateLimitedWarning, type Logger } from '../common/logger';
 import type { Metrics } from '../common/metrics';
 import { Money } from '../common/money';
+import { CONTROL_CHARACTERS } from '../common/text';
 import { inTransaction, isDatabaseUnavailable, prepared, sqlState, type SqlExecutor } from '../db/sql';
 import { lockOrder, readOrder, type OrderRecord } from '../orders/order.row';
 import { PAID_STATUSES, statusFromAlipay, transition, type TransitionCause } from '../orders/order.state';
@@ -57,12 +58,11 @@ interface Decision {
  * hostile text: control characters (PostgreSQL refuses NUL outright) are refused before any database work.
  */
 const SQL_FIELDS = ['notify_id', 'out_trade_no', 'trade_no', 'trade_status', 'buyer_id', 'buyer_open_id', 'out_biz_no', 'gmt_payment', 'total_amount', 'refund_fee'];
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 function hostileField(params: Record<string, string>): string | null {
   for (const name of SQL_FIELDS) {
     const value = params[name];
-    if (value !== undefined && (CONTROL.test(value) || !value.isWellFormed())) return name;
+    if (value !== undefined && (CONTROL_CHARACTERS.test(value) || !value.isWellFormed())) return name;
   }
   return null;
 }

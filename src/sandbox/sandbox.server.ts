@@ -1,11 +1,11 @@
-import { createPublicKey, timingSafeEqual, X509Certificate, type KeyObject } from 'node:crypto';
+import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { certSn } from '../alipay/alipay.cert';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import express, { Router, type Request, type Response } from 'express';
 import { FormError, parseForm } from '../alipay/alipay.form';
 import { parsePublicKey } from '../alipay/alipay.keys';
 import { SIGN_TYPES, type SignType } from '../alipay/alipay.signer';
-import { FORM_CONTENT_TYPE, rawQuery, readBody } from '../common/http';
+import { bearerMatches, FORM_CONTENT_TYPE, rawQuery, readBody } from '../common/http';
 import type { Logger } from '../common/logger';
 import { signedReturnQuery } from './sandbox.callbacks';
 import { Scenario, SandboxTradeStatus } from './sandbox.entities';
@@ -78,10 +78,7 @@ export class LocalAlipay {
   /** Whether a request carries the control token (always true when none is configured). */
   private controls(req: Request): boolean {
     const token = this.options.controlToken;
-    if (!token) return true;
-    const expected = Buffer.from(`Bearer ${token}`);
-    const given = Buffer.from(req.headers.authorization ?? '');
-    return given.length === expected.length && timingSafeEqual(given, expected);
+    return !token || bearerMatches(req.headers.authorization, token);
   }
 
   router(): Router {

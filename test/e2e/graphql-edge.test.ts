@@ -133,7 +133,9 @@ describe('the GraphQL edge in production', () => {
     expect(res.body.errors![0].message).toMatch(/Cannot query field "ordr"/);
     expect(res.body.errors![0].message).not.toMatch(/Did you mean/);
     const viaWs = await wsOnce(socket(), '{ ordr(id: "x") { id } }');
+    expect(viaWs.errors[0]).toMatchObject({ message: expect.stringMatching(/Cannot query field "ordr"/), extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } });
     expect(viaWs.errors[0].message).not.toMatch(/Did you mean/);
+    expect(await wsOnce(socket(), '{ me { id ')).toMatchObject({ errors: [{ extensions: { code: 'GRAPHQL_PARSE_FAILED' } }] });
   });
 
   it.each([
