@@ -33,3 +33,6 @@ export function textProblem(text: string, min: number, max: number): string | nu
 
 /** What a client may use as an idempotency key: letters, digits, _ - : . and at most 64 of them. */
 export const IDEMPOTENCY_KEY = /^[A-Za-z0-9_\-:.]{1,64}$/;
+
+/** A UUID as PostgreSQL's uuid type accepts it: anything else is no id of ours (and must not reach a uuid cast). */
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -1,4 +1,5 @@
 import { Money } from '../common/money';
+import { UUID } from '../common/text';
 import type { SqlExecutor } from '../db/sql';
 import type { OrderStatus } from './order.types';
 
@@ -83,7 +84,6 @@ export function toOrderRecord(row: OrderRowText): OrderRecord {
   };
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Which order: by its id (UUID) or its order number (Alipay's out_trade_no). */
 export type OrderKey = { id: string } | { orderNo: string };

@@ -3,13 +3,14 @@ import type { Pool } from 'pg';
 import { beijingTime } from '../alipay/alipay.time';
 import type { ServiceContext } from '../common/context';
 import { badInput, notFound } from '../common/errors';
+import { connection, decodeCursor, pageSize } from '../common/page';
+import { UUID } from '../common/text';
 import { prepared, sqlState, type SqlExecutor } from '../db/sql';
 import { ORDER_COLUMNS, readOrder, toOrderRecord, type OrderRecord, type OrderRowText } from './order.row';
 import type { OrderConnection } from './order.connection';
 import { validateCreateOrder, type CreateOrderInput, type ValidOrderInput } from './order.inputs';
 import type { OrderStatus } from './order.types';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A new out_trade_no: the Beijing date and 16 random digits, e.g. 2026112548213371906624517. */
 export function newOrderNo(at: Date): string {
@@ -132,8 +133,7 @@ export class OrderService {
     ctx: ServiceContext,
     args: { first?: number | null; after?: string | null; status?: OrderStatus | null },
   ): Promise<OrderConnection> {
-    const first = args.first ?? 20;
-    if (!Number.isInteger(first) || first < 1 || first > 100) throw badInput('first must be from 1 to 100', 'first');
+    const first = pageSize(args.first);
     const params: unknown[] = [ctx.user.id, first + 1];
     let where = 'user_id = $1';
     if (args.status) {
@@ -149,27 +149,6 @@ export class OrderService {
       `select ${ORDER_COLUMNS} from orders where ${where} order by created_at desc, id desc limit $2`,
       params,
     );
-    const page = rows.slice(0, first).map(toOrderRecord);
-    const edges = page.map((node) => ({ cursor: encodeCursor(node), node }));
-    return {
-      edges,
-      pageInfo: { hasNextPage: rows.length > first, endCursor: edges.length ? edges[edges.length - 1].cursor : null },
-    };
+    return connection(rows.map(toOrderRecord), first);
   }
-}
-
-/** Cursors are opaque to clients: base64url of the row's creation time and id. */
-export function encodeCursor(order: Pick<OrderRecord, 'createdAt' | 'id'>): string {
-  return Buffer.from(`${order.createdAt.toISOString()}|${order.id}`).toString('base64url');
-}
-
-export function decodeCursor(cursor: string): { createdAt: Date; id: string } {
-  const bad = () => badInput('after is not a cursor returned by this API', 'after');
-  if (cursor.length > 128 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw bad();
-  const [iso, id, extra] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
-  const createdAt = new Date(iso ?? '');
-  if (extra !== undefined || !id || !UUID.test(id) || Number.isNaN(createdAt.getTime()) || createdAt.toISOString() !== iso) {
-    throw bad();
-  }
-  return { createdAt, id };
 }

@@ -12,7 +12,7 @@ import { lockOrder, readOrder, type OrderRecord } from '../orders/order.row';
 import { PAID_STATUSES, statusFromAlipay, transition, type TransitionCause } from '../orders/order.state';
 import { EventSource, OrderStatus } from '../orders/order.types';
 import { CallbackKind, CallbackVerdict } from './callback-log.entity';
-import type { FoundPayment, PaymentExceptionService } from './payment-exception.service';
+import type { FoundPayment, PaymentExceptionService, RecordedException } from './payment-exception.service';
 import type { RefundService } from './refund.service';
 
 /** The most a notify body may be; larger ones are refused unread. */
@@ -50,7 +50,7 @@ interface Decision {
   /** A refund we had marked failed went through after all: an operator must look. */
   alert?: boolean;
   /** A payment exception this notify recorded for the first time (announced after commit). */
-  exception?: { id: string; orderNo: string; payment: FoundPayment };
+  exception?: RecordedException;
 }
 
 /**
@@ -193,7 +193,7 @@ export class CallbackService {
     }
     this.count(draft.kind, decision.verdict);
     if (decision.exception) {
-      this.exceptions.announce(decision.exception.id, decision.exception.orderNo, decision.exception.payment);
+      this.exceptions.announce(decision.exception);
     } else if (decision.alert) {
       this.metrics.inc('alipay_payment_alerts_total', 'Refunds marked failed that Alipay made after all');
       this.logger.error('REFUND NEEDS ATTENTION: a refund marked failed went through at Alipay', { orderNo, reason: decision.reason });
@@ -254,13 +254,8 @@ export class CallbackService {
     if (result.outcome === 'REFUSED') return { verdict: CallbackVerdict.REFUSED, reason: result.reason, orderId };
     // EXCEPTION: the money moved at Alipay; record it once, answer success so Alipay stops resending.
     const payment: FoundPayment = { tradeNo: tradeNo as string, amount: total, kind: result.kind, reason: result.reason, source: EventSource.NOTIFY };
-    const id = await this.exceptions.record(tx, order, payment);
-    return {
-      verdict: CallbackVerdict.REFUSED,
-      reason: `payment exception: ${result.reason}`,
-      orderId,
-      ...(id ? { exception: { id, orderNo: order.orderNo, payment } } : {}),
-    };
+    const recorded = await this.exceptions.record(tx, order, payment);
+    return { verdict: CallbackVerdict.REFUSED, reason: `payment exception: ${result.reason}`, orderId, ...(recorded ? { exception: recorded } : {}) };
   }
 
   /**

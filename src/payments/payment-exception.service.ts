@@ -8,7 +8,8 @@ import type { Metrics } from '../common/metrics';
 import { Money } from '../common/money';
 import { inTransaction, prepared, type SqlExecutor } from '../db/sql';
 import type { OrderRecord } from '../orders/order.row';
-import { decodeCursor, encodeCursor } from '../orders/order.service';
+import { connection, decodeCursor, pageSize } from '../common/page';
+import { UUID } from '../common/text';
 import { recordRefusal, type PaymentExceptionKind } from '../orders/order.state';
 import { OrderStatus, type EventSource } from '../orders/order.types';
 import { alipayFailure, isFinalRefundRefusal } from './alipay-failure';
@@ -88,12 +89,18 @@ export interface FoundPayment {
   source: EventSource;
 }
 
+/** A payment exception just recorded, to announce once its transaction has committed. */
+export interface RecordedException {
+  id: string;
+  orderNo: string;
+  payment: FoundPayment;
+}
+
 export interface PaymentExceptionFilterInput {
   status?: PaymentExceptionStatus | null;
   orderNo?: string | null;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Verified payments that their order could not take: paid after the order closed here, or paid a second time
@@ -116,10 +123,10 @@ export class PaymentExceptionService {
   }
 
   /**
-   * Records the exception under the order's row lock, in the caller's transaction. Returns its id when it is new
-   * (the caller then calls `announce` after commit), null when it was already known (a replay: nothing to do).
+   * Records the exception under the order's row lock, in the caller's transaction. Returns it when it is new (the
+   * caller then calls `announce` after commit), null when it was already known (a replay: nothing to do).
    */
-  async record(tx: SqlExecutor, order: OrderRecord, found: FoundPayment): Promise<string | null> {
+  async record(tx: SqlExecutor, order: OrderRecord, found: FoundPayment): Promise<RecordedException | null> {
     const { rows } = await tx.query<{ id: string }>(
       `insert into payment_exceptions (id, order_id, trade_no, amount, kind, reason, source, status, out_request_no, created_at, updated_at)
        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), now())
@@ -138,11 +145,11 @@ export class PaymentExceptionService {
     );
     if (!rows[0]) return null;
     await recordRefusal(tx, order, OrderStatus.TRADE_SUCCESS, { source: found.source, note: `trade ${found.tradeNo}` }, `payment exception: ${found.reason}`);
-    return rows[0].id;
+    return { id: rows[0].id, orderNo: order.orderNo, payment: found };
   }
 
   /** After the commit that recorded a new exception: count it, log it once, and refund it when so configured. */
-  announce(id: string, orderNo: string, found: FoundPayment): void {
+  announce({ id, orderNo, payment: found }: RecordedException): void {
     this.metrics.inc('alipay_payment_exceptions_total', 'Verified payments an order could not take (paid after close, paid twice)', { kind: found.kind });
     this.logger.error('PAYMENT EXCEPTION: a verified payment this order cannot take', {
       paymentExceptionId: id,
@@ -267,8 +274,7 @@ export class PaymentExceptionService {
 
   /** Newest first, `first` (1–100, default 20) at a time after an opaque cursor, optionally by status and order number. */
   async list(filter: PaymentExceptionFilterInput, firstArg: number | null | undefined, after: string | null | undefined) {
-    const first = firstArg ?? 20;
-    if (!Number.isInteger(first) || first < 1 || first > 100) throw badInput('first must be from 1 to 100', 'first');
+    const first = pageSize(firstArg);
     const where: string[] = [];
     const params: unknown[] = [];
     if (filter.status) {
@@ -290,8 +296,6 @@ export class PaymentExceptionService {
       `select ${COLUMNS} from ${FROM} ${where.length ? `where ${where.join(' and ')}` : ''} order by e.created_at desc, e.id desc limit $${params.length}`,
       params,
     );
-    const page = rows.slice(0, first).map(toRecord);
-    const edges = page.map((node) => ({ cursor: encodeCursor(node), node }));
-    return { edges, pageInfo: { hasNextPage: rows.length > first, endCursor: edges.length ? edges[edges.length - 1].cursor : null } };
+    return connection(rows.map(toRecord), first);
   }
 }

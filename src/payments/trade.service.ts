@@ -12,7 +12,7 @@ import type { OrderService } from '../orders/order.service';
 import { statusFromAlipay, transition, type TransitionResult } from '../orders/order.state';
 import { EventSource, OrderStatus } from '../orders/order.types';
 import { alipayFailure } from './alipay-failure';
-import type { FoundPayment, PaymentExceptionService } from './payment-exception.service';
+import type { PaymentExceptionService } from './payment-exception.service';
 import type { RefundService } from './refund.service';
 
 /** How long past a pay link's time_expire a close here keeps being repeated at Alipay (clock skew between hosts). */
@@ -95,8 +95,7 @@ export class TradeService {
    * (it was closed here) is recorded as a payment exception in the same transaction.
    */
   private async apply(orderId: string, answer: TradeStatusAnswer, source: EventSource): Promise<TransitionResult | null> {
-    let found: { id: string; orderNo: string; payment: FoundPayment } | null = null;
-    const result = await inTransaction(this.pool, async (tx) => {
+    const applied = await inTransaction(this.pool, async (tx) => {
       const order = await lockOrder(tx, { id: orderId });
       if (!order) return null;
       await tx.query('update orders set checked_at = now() where id = $1', [order.id]);
@@ -115,16 +114,14 @@ export class TradeService {
         paidAt: (answer.paidAt && parseBeijingTime(answer.paidAt)) || undefined,
         refundedAmount: target === OrderStatus.TRADE_CLOSED && order.status === OrderStatus.TRADE_SUCCESS ? order.amount : undefined,
       });
-      if (outcome.outcome === 'EXCEPTION' && answer.tradeNo) {
-        const payment: FoundPayment = { tradeNo: answer.tradeNo, amount: total, kind: outcome.kind, reason: outcome.reason, source };
-        const id = await this.exceptions.record(tx, order, payment);
-        if (id) found = { id, orderNo: order.orderNo, payment };
-      }
-      return outcome;
+      const recorded =
+        outcome.outcome === 'EXCEPTION' && answer.tradeNo
+          ? await this.exceptions.record(tx, order, { tradeNo: answer.tradeNo, amount: total, kind: outcome.kind, reason: outcome.reason, source })
+          : null;
+      return { outcome, recorded };
     });
-    const recorded = found as { id: string; orderNo: string; payment: FoundPayment } | null;
-    if (recorded) this.exceptions.announce(recorded.id, recorded.orderNo, recorded.payment);
-    return result;
+    if (applied?.recorded) this.exceptions.announce(applied.recorded);
+    return applied?.outcome ?? null;
   }
 
   private async markChecked(orderId: string): Promise<void> {
