@@ -61,7 +61,6 @@ export class TokenService {
 
   async verify(token: string): Promise<AuthUser> {
     if (token.length > MAX_TOKEN_LENGTH) throw unauthenticated('Token is too long');
-    if (!canonical(token)) throw unauthenticated('Token is not a compact JWT in canonical base64url');
     const key = createHash('sha256').update(token).digest('base64url');
     const cached = this.verified.get(key);
     if (cached) {
@@ -71,6 +70,8 @@ export class TokenService {
         return cached.user;
       }
     }
+    // Checked on a miss only: a cached key is the hash of a token that passed, and any other spelling misses.
+    if (!canonical(token)) throw unauthenticated('Token is not a compact JWT in canonical base64url');
     return this.verifyNow(token, key);
   }
 

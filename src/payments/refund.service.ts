@@ -108,8 +108,9 @@ export class RefundService {
     });
   }
 
-  private async refundById(id: string): Promise<RefundRecord> {
-    const { rows } = await this.db.query<RefundRowText>(`select ${REFUND_COLUMNS} from refunds where id = $1`, [id]);
+  /** One refund by id, on the pool or inside a transaction. */
+  private async refundById(id: string, db: SqlExecutor = this.db): Promise<RefundRecord> {
+    const { rows } = await db.query<RefundRowText>(`select ${REFUND_COLUMNS} from refunds where id = $1`, [id]);
     if (!rows[0]) throw new Error(`refund ${id} vanished`);
     return toRefundRecord(rows[0]);
   }
@@ -164,17 +165,12 @@ export class RefundService {
         `update refunds set status = $2, failure_reason = $3, updated_at = now() where id = $1 and status = 'PENDING' returning ${REFUND_COLUMNS}`,
         [refundId, status, failureReason],
       );
-      if (!rows[0]) return this.refundIn(tx, refundId); // settled meanwhile (a notify, another instance)
+      if (!rows[0]) return this.refundById(refundId, tx); // settled meanwhile (a notify, another instance)
       if (status === RefundStatus.SUCCEEDED) {
         await this.applyRefunded(tx, order, Money.zero(), EventSource.ADMIN, `refund ${rows[0].out_request_no}`);
       }
       return toRefundRecord(rows[0]);
     });
-  }
-
-  private async refundIn(tx: SqlExecutor, id: string): Promise<RefundRecord> {
-    const { rows } = await tx.query<RefundRowText>(`select ${REFUND_COLUMNS} from refunds where id = $1`, [id]);
-    return toRefundRecord(rows[0]);
   }
 
   /**
