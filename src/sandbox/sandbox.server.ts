@@ -11,7 +11,7 @@ import { signedReturnQuery } from './sandbox.callbacks';
 import { Scenario, SandboxTradeStatus } from './sandbox.entities';
 import { SandboxGateway, type SandboxCertificates } from './sandbox.gateway';
 import { SandboxNotifier } from './sandbox.notifier';
-import { cashierPage, consolePage, errorPage, messagePage, PAGE_HEADERS } from './sandbox.pages';
+import { cashierPage, CONSOLE_HEADERS, consolePage, errorPage, messagePage, PAGE_HEADERS, tradeAnchor } from './sandbox.pages';
 import { GatewayError, invalidArgument, SandboxTrades } from './sandbox.trades';
 
 export interface LocalAlipayOptions {
@@ -36,6 +36,7 @@ export interface LocalAlipayOptions {
 }
 
 const GATEWAY_BODY_LIMIT = 64 * 1024;
+const CONSOLE_FORM_LIMIT = 4 * 1024;
 
 /**
  * The local Alipay: the real protocol with its own keys, a cashier page, notifies with Alipay's retries, and the
@@ -79,6 +80,96 @@ export class LocalAlipay {
   private controls(req: Request): boolean {
     const token = this.options.controlToken;
     return !token || bearerMatches(req.headers.authorization, token);
+  }
+
+  /**
+   * The console's buttons: plain form posts (the pages run no script) under the control guard, from the console
+   * only (`fromConsole`), answered with a redirect back to it (or a page saying what was refused).
+   */
+  private consoleButtons(router: Router): void {
+    const consolePath = `${new URL(this.options.baseUrl).pathname.replace(/\/+$/, '')}/`;
+    const back = { href: consolePath, label: 'Back to the console' };
+    const refused = (res: Response, title: string, message: string) => res.status(400).set(PAGE_HEADERS).send(messagePage(title, message, back));
+    const done = (res: Response, notice: string, anchor = '') => res.redirect(303, `${consolePath}?done=${notice}${anchor ? `#${anchor}` : ''}`);
+    const post = (name: string, handler: (form: Record<string, string>, res: Response) => Promise<void>) =>
+      router.post(`/console/${name}`, (req: Request, res: Response, next: (err?: unknown) => void) => {
+        if (!fromConsole(req.headers, this.options.baseUrl)) {
+          res.status(403).type('text/plain').send("the local Alipay console's buttons work from the console's own page only (a same-origin form post)");
+          return;
+        }
+        if (!FORM_CONTENT_TYPE.test(req.headers['content-type'] ?? '')) {
+          res.status(415).type('text/plain').send('a console button posts application/x-www-form-urlencoded');
+          return;
+        }
+        (async () => {
+          const body = await readBody(req, CONSOLE_FORM_LIMIT);
+          let form: Record<string, string>;
+          try {
+            if (!body.ok) throw new FormError('too large');
+            form = parseForm(body.raw, { maxFields: 10 });
+          } catch (err) {
+            if (!(err instanceof FormError)) throw err;
+            refused(res, 'Refused', `The form could not be read: ${err.message}.`);
+            return;
+          }
+          await handler(form, res);
+        })().catch(next);
+      });
+    /** The trade a button names (appId + outTradeNo), both well-formed, or neither. */
+    const tradeOf = (form: Record<string, string>): { appId: string; outTradeNo: string } | null | 'malformed' => {
+      const appId = form.appId || null;
+      const outTradeNo = form.outTradeNo || null;
+      if (appId === null && outTradeNo === null) return null;
+      if (appId === null || outTradeNo === null || !/^[0-9]{16}$/.test(appId) || !/^[A-Za-z0-9_-]{1,64}$/.test(outTradeNo)) return 'malformed';
+      return { appId, outTradeNo };
+    };
+    const gatewayRefusal = (res: Response, title: string, err: unknown) => {
+      if (!(err instanceof GatewayError)) throw err;
+      refused(res, title, `${err.subCode ?? err.code} ${err.subMsg ?? err.msg}`);
+    };
+
+    post('scenario', async (form, res) => {
+      const trade = tradeOf(form);
+      if (trade === 'malformed') return void refused(res, 'Scenario not switched', 'The form names no well-formed trade (appId and outTradeNo).');
+      const number = (name: string) => (form[name] === undefined || form[name] === '' ? undefined : /^[0-9]{1,9}$/.test(form[name]) ? Number(form[name]) : form[name]);
+      const parsed = parseScenario({
+        scenario: form.scenario,
+        ...(trade ?? {}),
+        ...(form.scenario === Scenario.DELAY_NOTIFY ? { delayMs: number('delayMs') } : {}),
+        ...(form.scenario === Scenario.BUSY ? { times: number('times') } : {}),
+      });
+      if ('errors' in parsed) return void refused(res, 'Scenario not switched', parsed.errors.join('; '));
+      await this.trades.setScenario(parsed.scope, parsed.scenario, parsed);
+      done(res, 'scenario-set', trade ? tradeAnchor(trade) : 'scenarios');
+    });
+    post('scenario/clear', async (form, res) => {
+      const trade = tradeOf(form);
+      if (trade === 'malformed') return void refused(res, 'Scenario not cleared', 'The form names no well-formed trade (appId and outTradeNo).');
+      await this.trades.clearScenario(SandboxTrades.scope(trade?.appId ?? null, trade?.outTradeNo ?? null));
+      done(res, 'scenario-cleared', trade ? tradeAnchor(trade) : 'scenarios');
+    });
+    post('close', async (form, res) => {
+      const trade = tradeOf(form);
+      if (!trade || trade === 'malformed') return void refused(res, 'Not closed', 'The form names no well-formed trade (appId and outTradeNo).');
+      try {
+        await this.trades.closeFromConsole(trade.appId, trade.outTradeNo);
+      } catch (err) {
+        return void gatewayRefusal(res, 'Not closed', err);
+      }
+      this.notifier.kick();
+      done(res, 'closed', tradeAnchor(trade));
+    });
+    post('refund', async (form, res) => {
+      const trade = tradeOf(form);
+      if (!trade || trade === 'malformed') return void refused(res, 'Not refunded', 'The form names no well-formed trade (appId and outTradeNo).');
+      try {
+        await this.trades.refundFromConsole(trade.appId, trade.outTradeNo, form.amount ?? '', form.outRequestNo ?? '');
+      } catch (err) {
+        return void gatewayRefusal(res, 'Not refunded', err);
+      }
+      this.notifier.kick();
+      done(res, 'refunded', tradeAnchor(trade));
+    });
   }
 
   router(): Router {
@@ -173,17 +264,24 @@ export class LocalAlipay {
       if (this.controls(req)) return next();
       res.status(401).set('www-authenticate', 'Bearer').type('text/plain').send('the local Alipay control API needs Authorization: Bearer <SANDBOX_CONTROL_TOKEN>');
     };
-    // The console, apps, scenarios and trade views; gateway.do and the cashier are Alipay's own surfaces (signed
-    // requests, unguessable cashier tokens) and stay open.
-    const CONTROLLED = /^\/(apps(\/.*)?|scenario|trades\/.*)?$/;
-    router.use((req, res, next) => (CONTROLLED.test(req.path) ? control(req, res, next) : next()));
+    // gateway.do and the cashier are Alipay's own surfaces (signed requests, unguessable cashier tokens), the public
+    // key and certificates are public: they stay open. Everything else (the console and its buttons, apps, scenarios,
+    // trade views) is guarded: a list of what is open, because Express matches routes case-insensitively and with a
+    // trailing slash (`/Scenario`, `/scenario/` reach PUT /scenario), so a list of what is guarded would miss spellings.
+    const OPEN = /^\/(gateway\.do|cashier\/[^/]+(\/(pay|cancel))?|public-key|certs\/[^/]+)$/;
+    router.use((req, res, next) => (OPEN.test(req.path) ? next() : control(req, res, next)));
     router.get(
       '/',
-      wrap(async (_req, res) => {
-        const [apps, scenarios, trades] = await Promise.all([this.trades.apps(), this.trades.scenarios(), this.trades.recentTrades()]);
-        html(res, 200, consolePage({ baseUrl, publicKeyPem: this.publicKeyPem, certMode: certs !== null, apps, scenarios, trades, showCashier: Boolean(this.options.controlToken) }));
+      wrap(async (req, res) => {
+        const [apps, scenarios, trades] = await Promise.all([this.trades.apps(), this.trades.scenarios(), this.trades.consoleTrades()]);
+        const notice = typeof req.query.done === 'string' ? req.query.done : undefined;
+        res
+          .status(200)
+          .set(CONSOLE_HEADERS)
+          .send(consolePage({ baseUrl, publicKeyPem: this.publicKeyPem, certMode: certs !== null, apps, scenarios, trades, showCashier: Boolean(this.options.controlToken), notice }));
       }),
     );
+    this.consoleButtons(router);
     router.get('/public-key', (_req, res) => {
       res.type('application/x-pem-file').send(this.publicKeyPem);
     });
@@ -291,6 +389,28 @@ export class LocalAlipay {
     );
     return router;
   }
+}
+
+/**
+ * Whether a console form post comes from the console itself, as the browser says: `Sec-Fetch-Site: same-origin`, or
+ * (a browser without Fetch Metadata) an Origin of this host. A post that says neither is refused too: browsers send
+ * one or the other on every form post, and scripts have the JSON API. This is what keeps another site's page from
+ * pressing the console's buttons in a developer's browser, and from using a control token that a proxy adds.
+ */
+export function fromConsole(headers: Request['headers'], baseUrl: string): boolean {
+  const site = headers['sec-fetch-site'];
+  if (site !== undefined && site !== 'same-origin') return false;
+  const origin = headers.origin;
+  if (origin !== undefined && origin !== 'null') {
+    let host: string;
+    try {
+      host = new URL(origin).host;
+    } catch {
+      return false;
+    }
+    return origin === new URL(baseUrl).origin || (headers.host !== undefined && host === headers.host.toLowerCase());
+  }
+  return site === 'same-origin';
 }
 
 /** gateway.do's parameters: the query string and, for POST, the form body; a name in both is refused. */

@@ -498,4 +498,44 @@ export class SandboxTrades {
   async recentTrades(limit = 20): Promise<SandboxTrade[]> {
     return this.em().find(SandboxTrade, {}, { orderBy: { createdAt: 'desc' }, limit });
   }
+
+  /** The console's view: the latest trades, newest first, each with its notifies and refunds (three queries). */
+  async consoleTrades(limit = 20): Promise<ConsoleTrade[]> {
+    const em = this.em();
+    const trades = await em.find(SandboxTrade, {}, { orderBy: { createdAt: 'desc' }, limit });
+    if (trades.length === 0) return [];
+    const ids = trades.map((t) => t.id);
+    const notifications = await em.find(SandboxNotification, { trade: { $in: ids } }, { orderBy: { id: 'asc' } });
+    const refunds = await em.find(SandboxRefund, { trade: { $in: ids } }, { orderBy: { createdAt: 'asc' } });
+    return trades.map((trade) => ({
+      trade,
+      notifications: notifications.filter((n) => n.trade.id === trade.id),
+      refunds: refunds.filter((r) => r.trade.id === trade.id),
+    }));
+  }
+
+  /** The console's Close button: Alipay closes an unpaid trade (a paid one is refused), with its TRADE_CLOSED notify. */
+  async closeFromConsole(appId: string, outTradeNo: string): Promise<void> {
+    const app = await this.app(appId);
+    if (!app) throw TRADE_NOT_EXIST();
+    await this.close(app, { out_trade_no: outTradeNo });
+  }
+
+  /**
+   * The console's Refund button: a refund made on Alipay's side (as in its merchant portal), by the same rules as
+   * alipay.trade.refund; the merchant learns of it from the refund notify. The form's out_request_no makes a
+   * resubmitted form the same refund.
+   */
+  async refundFromConsole(appId: string, outTradeNo: string, refundAmount: string, outRequestNo: string): Promise<void> {
+    const app = await this.app(appId);
+    if (!app) throw TRADE_NOT_EXIST();
+    await this.refund(app, { out_trade_no: outTradeNo, refund_amount: refundAmount, out_request_no: outRequestNo, refund_reason: 'refund from the local Alipay console' });
+  }
+}
+
+/** A trade as the console shows it. */
+export interface ConsoleTrade {
+  trade: SandboxTrade;
+  notifications: SandboxNotification[];
+  refunds: SandboxRefund[];
 }
