@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import express, { type NextFunction, type Request, type Response } from 'express';
@@ -32,7 +33,11 @@ import { OrderHistoryService } from './payments/order-history.service';
 import { SANDBOX_SELLER_ID } from './dev/dev-secrets';
 import { demoRoutes } from './dev/demo.routes';
 import { Jobs } from './jobs/jobs';
-import { createPool } from './db/sql';
+import { createPool, onCommitted } from './db/sql';
+import { reportCommitted } from './common/committed-events';
+import { ideRoutes } from './graphql/ide';
+import { operationMetricsPlugin, requestMeta, requestObserver } from './common/request-log';
+import { issueToken } from './auth/token.service';
 import { bearerMatches } from './common/http';
 import { StartupError } from './db/orm';
 import { LocalAlipay } from './sandbox/sandbox.server';
@@ -114,11 +119,15 @@ async function buildApp(deps: AppDeps, started: Array<() => Promise<unknown>>): 
     config.dbLimits,
   );
   started.push(() => pool.end());
+  onCommitted(pool, { afterCommit: reportCommitted(logger, metrics) });
+  metrics.gauge('db_pool_connections', 'Connections open in the SQL pool', () => pool.totalCount);
+  metrics.gauge('db_pool_connections_idle', 'Idle connections in the SQL pool', () => pool.idleCount);
+  metrics.gauge('db_pool_waiting', 'Requests waiting for a connection of the SQL pool', () => pool.waitingCount);
   const orders = new OrderService(pool, { orderTtlMs: config.orderTtlMs });
   const refunds = new RefundService(pool, alipay, orders, logger);
   const paymentExceptions = new PaymentExceptionService(pool, alipay, { autoRefund: config.autoRefundUnwantedPayments }, logger, metrics);
   const trades = new TradeService(pool, alipay, orders, refunds, paymentExceptions, logger);
-  const payLinks = new PayLinkService(orders, alipay, { publicUrl: config.publicUrl, frontendReturnUrl: config.frontendReturnUrl });
+  const payLinks = new PayLinkService(orders, alipay, { publicUrl: config.publicUrl, frontendReturnUrl: config.frontendReturnUrl }, logger);
   const history = new OrderHistoryService(pool);
   const services: Services = { users: new UserService(), orders, payLinks, trades, refunds, paymentExceptions, history, orderEvents, logger };
   const callbacks = new CallbackService(pool, alipay, refunds, paymentExceptions, { sellerId: config.alipay.sellerId }, logger, metrics);
@@ -152,12 +161,29 @@ async function buildApp(deps: AppDeps, started: Array<() => Promise<unknown>>): 
         deps.databaseUrl,
         async () => {
           metrics.inc('jobs_runs_total', 'Maintenance job runs in this process');
-          await trades.closeExpired();
-          await trades.repeatCloses();
-          await trades.reconcilePending();
-          await refunds.retryPending();
-          await paymentExceptions.retryPending();
-          await callbacks.purgeUnverified(config.callbackLogRetentionMs);
+          // Each step on its own: one that fails (Alipay down, say) is counted and logged, and the others still run.
+          const steps: Array<[string, () => Promise<unknown>]> = [
+            ['close_expired', () => trades.closeExpired()],
+            ['repeat_closes', () => trades.repeatCloses()],
+            ['reconcile_pending', () => trades.reconcilePending()],
+            ['retry_refunds', () => refunds.retryPending()],
+            ['retry_payment_exceptions', () => paymentExceptions.retryPending()],
+            ['purge_unverified_callbacks', () => callbacks.purgeUnverified(config.callbackLogRetentionMs)],
+          ];
+          let failed: unknown = null;
+          for (const [job, run] of steps) {
+            const startedAt = performance.now();
+            try {
+              await run();
+            } catch (err) {
+              failed ??= err;
+              metrics.inc('job_failures_total', 'Maintenance job steps that failed', { job });
+              logger.warn('maintenance job failed; it runs again next round', { job, error: err });
+            } finally {
+              metrics.observe('job_duration_seconds', 'Time a maintenance job step took', { job }, (performance.now() - startedAt) / 1000);
+            }
+          }
+          if (failed) throw failed;
         },
         logger,
       )
@@ -175,8 +201,11 @@ async function buildApp(deps: AppDeps, started: Array<() => Promise<unknown>>): 
   const reportError = (err: unknown) => logger.error('request failed', { error: err });
   const reportAbort = (err: Error) => logger.debug('client went away', { reason: err.message });
   const notify = notifyHandler(callbacks, reportError, reportAbort);
+  // Every request: its duration in /metrics, and (LOG_REQUESTS) one log line when it is answered.
+  const observe = requestObserver(metrics, config.logRequests ? logger : null);
   // The two hot routes go straight to their handlers; everything else through Express.
   const server = http.createServer((req, res) => {
+    observe(req, res);
     const url = req.url ?? '';
     if (req.method === 'POST' && url === '/alipay/notify') void notify(req, res);
     else if (graphqlPost && req.method === 'POST' && (url === '/graphql' || url.startsWith('/graphql?'))) graphqlPost(req, res);
@@ -222,6 +251,9 @@ async function buildApp(deps: AppDeps, started: Array<() => Promise<unknown>>): 
     // main.ts owns shutdown (HTTP, ORM, PostgreSQL, in that order); Apollo's own handler would re-raise the signal.
     stopOnTerminationSignals: false,
     plugins: [
+      // Apollo's landing page loads from a CDN; the offline IDE (GRAPHQL_IDE) is ours.
+      ApolloServerPluginLandingPageDisabled(),
+      operationMetricsPlugin(metrics),
       introspectionPlugin(config.graphql.introspection),
       ApolloServerPluginDrainHttpServer({ httpServer: server }),
       { serverWillStart: async () => ({ drainServer: async () => void (await wsCleanup.dispose()) }) },
@@ -229,7 +261,7 @@ async function buildApp(deps: AppDeps, started: Array<() => Promise<unknown>>): 
   });
   await apollo.start();
   started.push(() => apollo.stop());
-  graphqlPost = graphqlPostHandler(apollo, (authorization) => buildContext(contextDeps, authorization), GRAPHQL_BODY_LIMIT_BYTES, reportAbort);
+  graphqlPost = graphqlPostHandler(apollo, (req) => buildContext(contextDeps, req.headers.authorization, requestMeta(req)), GRAPHQL_BODY_LIMIT_BYTES, reportAbort);
 
   app.get('/healthz', (_req, res) => {
     res.type('text/plain').send('ok');
@@ -248,10 +280,18 @@ async function buildApp(deps: AppDeps, started: Array<() => Promise<unknown>>): 
       res.status(401).set('www-authenticate', 'Bearer').type('text/plain').send('metrics need Authorization: Bearer <METRICS_TOKEN>');
       return;
     }
-    res.type('text/plain; version=0.0.4').send(metrics.render());
-    // `?reset=eventloop` starts a fresh event-loop delay window (the benchmark measures one workload at a time). In
-    // production only a METRICS_TOKEN holder may: a stranger must not blank the operators' view.
-    if (req.query.reset === 'eventloop' && (config.env !== 'production' || metricsToken)) metrics.resetLoopDelay();
+    void metrics.render().then(
+      (text) => {
+        res.type(metrics.contentType).send(text);
+        // `?reset=eventloop` starts a fresh event-loop delay window (the benchmark measures one workload at a time). In
+        // production only a METRICS_TOKEN holder may: a stranger must not blank the operators' view.
+        if (req.query.reset === 'eventloop' && (config.env !== 'production' || metricsToken)) metrics.resetLoopDelay();
+      },
+      (err) => {
+        reportError(err);
+        res.status(500).type('text/plain').send('metrics failed');
+      },
+    );
   });
   // The committed SDL (what schema.graphql holds), for codegen and IDEs, under the introspection policy.
   const sdl = printAppSchema(schema);
@@ -275,10 +315,20 @@ async function buildApp(deps: AppDeps, started: Array<() => Promise<unknown>>): 
   if (localAlipay && config.env !== 'production') {
     app.use(demoRoutes({ orders, payLinks, em: () => orm.em.fork() }));
   }
+  if (config.graphql.ide) {
+    // In development with a generated JWT secret, the headers editor starts with the dev user's token (the same
+    // one the start-up banner prints).
+    const jwt = config.jwt;
+    const devHeaders =
+      config.env === 'development' && jwt.kind === 'secret' && jwt.generated
+        ? async () => ({ authorization: `Bearer ${await issueToken(jwt.secret, { sub: 'dev-user' }, { expiresIn: '24h', issuer: jwt.issuer, audience: jwt.audience })}` })
+        : undefined;
+    app.use(ideRoutes({ headers: devHeaders }));
+  }
   app.use(
     '/graphql',
     express.json({ limit: GRAPHQL_BODY_LIMIT }),
-    expressMiddleware(apollo, { context: async ({ req }) => buildContext(contextDeps, req.headers.authorization) }),
+    expressMiddleware(apollo, { context: async ({ req }) => buildContext(contextDeps, req.headers.authorization, requestMeta(req)) }),
   );
   app.use((_req: Request, res: Response) => {
     res.status(404).type('text/plain').send('not found');

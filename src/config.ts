@@ -57,7 +57,11 @@ export interface Config {
     introspection: 'public' | 'authenticated' | 'off';
     /** Live subscriptions per socket, and per user across sockets (GRAPHQL_MAX_SUBSCRIPTIONS). */
     maxSubscriptions: number;
+    /** GraphiQL at GET /graphql in a browser (GRAPHQL_IDE; on by default in development only). */
+    ide: boolean;
   };
+  /** One log line per HTTP request (LOG_REQUESTS); business events and errors are logged either way. */
+  logRequests: boolean;
 }
 
 export type JwtConfig = (
@@ -224,7 +228,9 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
     },
     introspection: oneOf('GRAPHQL_INTROSPECTION', ['public', 'authenticated', 'off'] as const, nodeEnv === 'production' ? 'authenticated' : 'public'),
     maxSubscriptions: integer('GRAPHQL_MAX_SUBSCRIPTIONS', 20, 1, 1000),
+    ide: oneOf('GRAPHQL_IDE', ['true', 'false'] as const, nodeEnv === 'development' ? 'true' : 'false') === 'true',
   };
+  const logRequests = oneOf('LOG_REQUESTS', ['true', 'false'] as const, 'true') === 'true';
   let callbackLogRetentionMs = 30 * 86_400_000;
   const retention = raw('CALLBACK_LOG_RETENTION');
   if (retention !== undefined) {
@@ -316,6 +322,7 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
     metricsToken,
     callbackLogRetentionMs,
     graphql,
+    logRequests,
   };
 }
 

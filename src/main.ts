@@ -54,7 +54,8 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const logger = createLogger(config.logLevel);
+  // Colored lines for a developer at a terminal; JSON lines everywhere else (files, pipes, containers).
+  const logger = createLogger(config.logLevel, undefined, {}, { pretty: config.env === 'development' && process.stdout.isTTY === true });
   logger.info('starting', describeConfig(config));
   if (flags.checkConfig) {
     if (config.databaseUrl) {

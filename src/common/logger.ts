@@ -1,10 +1,13 @@
+import pino from 'pino';
+
 /**
- * A small JSON-lines logger. Field names that look like secrets are redacted before anything is written, so a
- * key, token or signature passed by mistake never reaches the log.
+ * The service's logger: pino, JSON lines (readable colored lines with `pretty`, for a developer's terminal). Values
+ * under secret-looking names are redacted at any depth before anything is written — pino's path redaction for
+ * the headers we know, and our name rule for everything else (pino's paths cannot say "any depth") — so a key,
+ * token or signature passed by mistake never reaches the log.
  */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 
-const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
 const SECRET_NAME = /(sign$|^sign_|secret|password|passwd|token|authorization|private|key$|cookie)/i;
 
 export interface Logger {
@@ -13,6 +16,8 @@ export interface Logger {
   warn(msg: string, fields?: Record<string, unknown>): void;
   error(msg: string, fields?: Record<string, unknown>): void;
   child(fields: Record<string, unknown>): Logger;
+  /** Whether a line at this level would be written (to skip building fields nobody reads). */
+  enabled(level: Exclude<LogLevel, 'silent'>): boolean;
 }
 
 /**
@@ -44,24 +49,55 @@ export function redact(value: unknown, depth = 0): unknown {
   return out;
 }
 
+export interface LoggerOptions {
+  /** Colored, human-readable lines (pino-pretty) instead of JSON: for a terminal in development. */
+  pretty?: boolean;
+}
+
+/**
+ * A logger at `level` writing whole lines to `write` (stdout by default). `base` fields go on every line.
+ */
 export function createLogger(
   level: LogLevel = 'info',
-  write: (line: string) => void = (line) => process.stdout.write(line),
+  write?: (line: string) => void,
   base: Record<string, unknown> = {},
+  options: LoggerOptions = {},
 ): Logger {
-  const min = RANK[level];
-  const emit = (lvl: Exclude<LogLevel, 'silent'>, msg: string, fields?: Record<string, unknown>) => {
-    if (RANK[lvl] < min) return;
-    const record = { time: new Date().toISOString(), level: lvl, msg, ...(redact({ ...base, ...fields }) as object) };
-    write(`${JSON.stringify(record)}\n`);
-  };
+  const destination = write ? { write } : options.pretty ? prettyStream() : pino.destination({ dest: 1, sync: true });
+  const root = pino(
+    {
+      level,
+      base: { pid: process.pid, ...(redact(base) as object) },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      messageKey: 'msg',
+      formatters: {
+        level: (label) => ({ level: label }),
+        // Every line's own fields (child bindings are redacted when bound, below).
+        log: (fields) => redact(fields) as Record<string, unknown>,
+      },
+      redact: { paths: ['headers.authorization', 'headers.cookie', 'req.headers.authorization', 'req.headers.cookie'], censor: '[redacted]' },
+    },
+    destination,
+  );
+  return wrap(root);
+}
+
+function wrap(log: pino.Logger): Logger {
   return {
-    debug: (msg, fields) => emit('debug', msg, fields),
-    info: (msg, fields) => emit('info', msg, fields),
-    warn: (msg, fields) => emit('warn', msg, fields),
-    error: (msg, fields) => emit('error', msg, fields),
-    child: (fields) => createLogger(level, write, { ...base, ...fields }),
+    debug: (msg, fields) => log.debug(fields ?? {}, msg),
+    info: (msg, fields) => log.info(fields ?? {}, msg),
+    warn: (msg, fields) => log.warn(fields ?? {}, msg),
+    error: (msg, fields) => log.error(fields ?? {}, msg),
+    child: (fields) => wrap(log.child(redact(fields) as Record<string, unknown>)),
+    enabled: (level) => log.isLevelEnabled(level),
   };
+}
+
+/** pino-pretty as a stream in this thread (no worker): loaded only when asked for, in development. */
+function prettyStream(): pino.DestinationStream {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const pretty = require('pino-pretty') as (options: Record<string, unknown>) => pino.DestinationStream;
+  return pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true, sync: true });
 }
 
 /**

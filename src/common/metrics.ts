@@ -1,36 +1,74 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Request durations: 1 ms to 10 s (Alipay's gateway calls sit in the upper buckets). */
+export const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /**
- * Prometheus text-format metrics without a dependency: labelled counters, plus process gauges read at scrape time
- * (event-loop delay percentiles, RSS, CPU). Counters are plain in-memory numbers; each instance exposes its own.
+ * The service's Prometheus metrics, on prom-client: one registry per app (tests run several apps in a process),
+ * the default process and Node.js metrics, and the service's own counters, gauges and histograms, created on
+ * first use by name. Label values must come from a bounded set chosen by the code (a route, a verdict, a schema
+ * field), never from what a caller sent, so that no request can make the registry grow.
  */
 export class Metrics {
-  private readonly counters = new Map<string, { help: string; values: Map<string, number> }>();
-  private readonly gauges = new Map<string, { help: string; read: () => number }>();
+  readonly registry = new Registry();
+  private readonly counters = new Map<string, Counter>();
+  private readonly histograms = new Map<string, Histogram>();
   private readonly loopDelay: IntervalHistogram;
   private readonly startedAt = Date.now();
 
   constructor() {
+    collectDefaultMetrics({ register: this.registry });
     this.loopDelay = monitorEventLoopDelay({ resolution: 10 });
     this.loopDelay.enable();
+    const h = this.loopDelay;
+    const ms = (ns: number) => (Number.isFinite(ns) ? ns / 1e6 : 0);
+    // The benchmark reads these (its own window, reset with ?reset=eventloop); prom-client's nodejs_eventloop_lag_*
+    // cover the whole process life.
+    new Gauge({
+      name: 'nodejs_eventloop_delay_ms',
+      help: 'Event-loop delay percentiles since start or the last reset, in milliseconds',
+      labelNames: ['quantile'],
+      registers: [this.registry],
+      collect() {
+        for (const q of [50, 90, 99]) this.set({ quantile: String(q / 100) }, ms(h.percentile(q)));
+      },
+    });
+    this.gauge('nodejs_eventloop_delay_ms_max', 'Largest event-loop delay since start or the last reset, in milliseconds', () => ms(h.max));
+    this.gauge('process_id', 'The process answering (with WORKERS > 1, each worker has its own metrics)', () => process.pid);
+    this.gauge('process_uptime_seconds', 'Seconds since the process started', () => (Date.now() - this.startedAt) / 1000);
   }
 
-  /** Adds to a counter; labels are rendered in the given order. */
+  /** Adds to a counter; its label names are fixed by its first use. */
   inc(name: string, help: string, labels: Record<string, string> = {}, by = 1): void {
     let counter = this.counters.get(name);
     if (!counter) {
-      counter = { help, values: new Map() };
+      counter = new Counter({ name, help, labelNames: Object.keys(labels), registers: [this.registry] });
       this.counters.set(name, counter);
     }
-    const key = Object.entries(labels)
-      .map(([k, v]) => `${k}="${v.replace(/["\\\n]/g, '_')}"`)
-      .join(',');
-    counter.values.set(key, (counter.values.get(key) ?? 0) + by);
+    counter.inc(labels, by);
+  }
+
+  /** Records one duration (in seconds) in a histogram; its label names are fixed by its first use. */
+  observe(name: string, help: string, labels: Record<string, string>, seconds: number, buckets = DURATION_BUCKETS): void {
+    let histogram = this.histograms.get(name);
+    if (!histogram) {
+      histogram = new Histogram({ name, help, labelNames: Object.keys(labels), buckets, registers: [this.registry] });
+      this.histograms.set(name, histogram);
+    }
+    histogram.observe(labels, seconds);
   }
 
   /** A value read at scrape time. */
   gauge(name: string, help: string, read: () => number): void {
-    this.gauges.set(name, { help, read });
+    new Gauge({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        this.set(read());
+      },
+    });
   }
 
   /** Clears the event-loop delay histogram (e.g. at the start of a benchmark window). */
@@ -38,38 +76,16 @@ export class Metrics {
     this.loopDelay.reset();
   }
 
-  render(): string {
-    const lines: string[] = [];
-    for (const [name, { help, values }] of this.counters) {
-      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
-      for (const [labels, value] of values) lines.push(`${name}${labels ? `{${labels}}` : ''} ${value}`);
-    }
-    for (const [name, { help, read }] of this.gauges) {
-      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${read()}`);
-    }
-    const ms = (ns: number) => (Number.isFinite(ns) ? ns / 1e6 : 0);
-    const h = this.loopDelay;
-    lines.push('# HELP nodejs_eventloop_delay_ms Event-loop delay since start or the last reset, in milliseconds');
-    lines.push('# TYPE nodejs_eventloop_delay_ms summary');
-    for (const q of [50, 90, 99]) lines.push(`nodejs_eventloop_delay_ms{quantile="${q / 100}"} ${ms(h.percentile(q))}`);
-    lines.push(`nodejs_eventloop_delay_ms_max ${ms(h.max)}`);
-    const usage = process.cpuUsage();
-    lines.push('# HELP process_cpu_seconds_total User and system CPU time spent');
-    lines.push('# TYPE process_cpu_seconds_total counter');
-    lines.push(`process_cpu_seconds_total ${(usage.user + usage.system) / 1e6}`);
-    lines.push('# HELP process_resident_memory_bytes Resident memory size');
-    lines.push('# TYPE process_resident_memory_bytes gauge');
-    lines.push(`process_resident_memory_bytes ${process.memoryUsage.rss()}`);
-    lines.push('# HELP process_id The process answering (with WORKERS > 1, each worker has its own metrics)');
-    lines.push('# TYPE process_id gauge');
-    lines.push(`process_id ${process.pid}`);
-    lines.push('# HELP process_uptime_seconds Seconds since the process started');
-    lines.push('# TYPE process_uptime_seconds gauge');
-    lines.push(`process_uptime_seconds ${(Date.now() - this.startedAt) / 1000}`);
-    return `${lines.join('\n')}\n`;
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  render(): Promise<string> {
+    return this.registry.metrics();
   }
 
   close(): void {
     this.loopDelay.disable();
+    this.registry.clear();
   }
 }

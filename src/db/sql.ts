@@ -8,6 +8,43 @@ import { Pool, type PoolClient } from 'pg';
  */
 export interface SqlExecutor {
   query<R extends object = Record<string, unknown>>(text: string, params?: unknown[]): Promise<{ rows: R[] }>;
+  /**
+   * Announces a business fact this work caused (an order paid, a refund made): inside `inTransaction`, once the
+   * transaction has committed (a rolled-back change announces nothing); on the pool, at once (call it after the
+   * statement that made it true). Who listens is the pool's business (`onCommitted`).
+   */
+  emit(event: CommittedEvent): void;
+}
+
+/** A business fact, announced after it is committed: `type` names it ("order.paid"), the rest describes it. */
+export interface CommittedEvent {
+  type: string;
+  [field: string]: unknown;
+}
+
+/**
+ * What a pool's transactions tell the rest of the service: `beforeCommit` runs inside the transaction with its
+ * events (to write them down in the same commit); `afterCommit` runs once they are committed.
+ */
+export interface CommitHooks {
+  beforeCommit?(tx: SqlExecutor, events: readonly CommittedEvent[]): Promise<void>;
+  afterCommit?(events: readonly CommittedEvent[]): void;
+}
+
+const hooksOf = new WeakMap<Pool, CommitHooks>();
+
+/** Sets who hears the committed events of `pool`'s work (one set of hooks per pool). */
+export function onCommitted(pool: Pool, hooks: CommitHooks): void {
+  hooksOf.set(pool, hooks);
+}
+
+function announce(pool: Pool, events: readonly CommittedEvent[]): void {
+  if (!events.length) return;
+  try {
+    hooksOf.get(pool)?.afterCommit?.(events);
+  } catch {
+    // A listener's fault must not turn a committed change into a failed request.
+  }
 }
 
 /** How long a statement may run and how long a caller waits for a connection before giving up. */
@@ -57,8 +94,12 @@ export function sqlStatementCount(): number {
  * An executor that runs every statement as a named prepared statement (PostgreSQL parses and plans it once per
  * connection, and later executions send only the parameters). The name is derived from the text.
  */
-export function prepared(db: Pool | PoolClient): SqlExecutor {
+export function prepared(db: Pool | PoolClient, events?: CommittedEvent[]): SqlExecutor {
   return {
+    emit: (event) => {
+      if (events) events.push(event);
+      else if (db instanceof Pool) announce(db, [event]);
+    },
     query<R extends object>(text: string, params: unknown[] = []) {
       let name = statementNames.get(text);
       if (!name) {
@@ -82,11 +123,14 @@ export async function inTransaction<T>(pool: Pool, work: (tx: SqlExecutor) => Pr
     broken = err; // the server went away while the client was checked out
   };
   client.on('error', onError);
+  const events: CommittedEvent[] = [];
+  let result: T;
   try {
     await client.query('begin');
-    const result = await work(prepared(client));
+    const tx = prepared(client, events);
+    result = await work(tx);
+    if (events.length) await hooksOf.get(pool)?.beforeCommit?.(tx, events);
     await client.query('commit');
-    return result;
   } catch (err) {
     await client.query('rollback').catch((rollbackFailed: Error) => {
       broken = rollbackFailed;
@@ -96,6 +140,8 @@ export async function inTransaction<T>(pool: Pool, work: (tx: SqlExecutor) => Pr
     client.off('error', onError);
     client.release(broken);
   }
+  announce(pool, events);
+  return result;
 }
 
 /** The PostgreSQL error code (SQLSTATE) of a node-postgres or MikroORM error, if any. */

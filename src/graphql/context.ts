@@ -13,6 +13,7 @@ import type { RefundService } from '../payments/refund.service';
 import type { TradeService } from '../payments/trade.service';
 import type { OrderEvents } from './pubsub';
 import { createLoaders, type Loaders } from './loaders';
+import type { RequestMeta } from '../common/request-log';
 
 /** The long-lived services resolvers call; built once at start-up. */
 export interface Services {
@@ -36,12 +37,15 @@ export interface AppContext {
   services: Services;
   /** This request's batching loaders (created on first use). */
   loaders: Loaders;
+  /** What this request's log line says about it (the operation), when it came over HTTP. */
+  request?: RequestMeta;
 }
 
 /** Builds a context from an Authorization header value. A bad token is remembered, not thrown. */
 export async function buildContext(
   deps: { orm: MikroORM; tokens: TokenService; services: Services },
   authorization: string | undefined,
+  request?: RequestMeta,
 ): Promise<AppContext> {
   let em: EntityManager | null = null;
   let loaders: Loaders | null = null;
@@ -57,6 +61,7 @@ export async function buildContext(
     user,
     authError,
     services: deps.services,
+    request,
     // Forked on first use: the hot mutations run plain SQL and never need one.
     get em() {
       return (em ??= deps.orm.em.fork() as EntityManager);

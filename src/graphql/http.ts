@@ -10,7 +10,7 @@ import type { AppContext } from './context';
  */
 export function graphqlPostHandler(
   apollo: ApolloServer<AppContext>,
-  context: (authorization: string | undefined) => Promise<AppContext>,
+  context: (req: IncomingMessage) => Promise<AppContext>,
   limitBytes: number,
   onAbort: (err: ClientAbortError) => void = () => undefined,
 ): (req: IncomingMessage, res: ServerResponse) => void {
@@ -56,7 +56,7 @@ export function graphqlPostHandler(
     const at = req.url!.indexOf('?');
     const response = await apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest: { method: 'POST', headers, search: at < 0 ? '' : req.url!.slice(at), body },
-      context: () => context(req.headers.authorization),
+      context: () => context(req),
     });
     for (const [key, value] of response.headers) res.setHeader(key, value);
     res.statusCode = response.status ?? 200;

@@ -19,7 +19,16 @@ export const isAdmin = rule({ cache: 'contextual' })((_parent, _args, ctx: AppCo
  * NOT_FOUND for anybody else's order.
  */
 export const ruleTree = {
-  Query: { me: isAuthenticated, order: isAuthenticated, orders: isAuthenticated, paymentExceptions: isAdmin },
+  Query: {
+    me: isAuthenticated,
+    order: isAuthenticated,
+    orderByNo: isAuthenticated,
+    orders: isAuthenticated,
+    paymentExceptions: isAdmin,
+    adminOrders: isAdmin,
+    callbacks: isAdmin,
+    refunds: isAdmin,
+  },
   Mutation: {
     createOrder: isAuthenticated,
     generatePayLink: isAuthenticated,
@@ -78,6 +87,25 @@ export const ruleTree = {
   PaymentExceptionEdge: { cursor: allow, node: allow },
   OrderEvent: { id: allow, type: allow, fromStatus: allow, toStatus: allow, source: allow, note: allow, at: allow },
   OrderConnection: { edges: allow, pageInfo: allow },
+  AdminOrderConnection: { edges: allow, pageInfo: allow, totalCount: allow },
+  RefundConnection: { edges: allow, pageInfo: allow, totalCount: allow },
+  RefundEdge: { cursor: allow, node: allow },
+  Callback: {
+    id: allow,
+    kind: allow,
+    verdict: allow,
+    reason: allow,
+    signatureValid: allow,
+    orderNo: allow,
+    notifyId: allow,
+    tradeStatus: allow,
+    remoteAddress: allow,
+    rawLength: allow,
+    receivedAt: allow,
+    order: allow,
+  },
+  CallbackConnection: { edges: allow, pageInfo: allow, totalCount: allow },
+  CallbackEdge: { cursor: allow, node: allow },
   OrderEdge: { cursor: allow, node: allow },
   PageInfo: { hasNextPage: allow, endCursor: allow },
   PayLink: { channel: allow, url: allow, formHtml: allow, orderString: allow, qrCode: allow, expiresAt: allow },

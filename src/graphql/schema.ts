@@ -9,9 +9,10 @@ import { OrderRefundsResolver, RefundResolver } from '../payments/refund.resolve
 import { TradeResolver } from '../payments/trade.resolver';
 import { OrderHistoryResolver } from '../payments/order-history.resolver';
 import { PaymentExceptionResolver } from '../payments/payment-exception.resolver';
+import { CallbackLogResolver } from '../payments/callback-log.resolver';
 import { permissions } from './permissions';
 
-export const RESOLVERS = [UserResolver, OrderResolver, PayLinkResolver, TradeResolver, RefundResolver, OrderRefundsResolver, OrderHistoryResolver, PaymentExceptionResolver] as const;
+export const RESOLVERS = [UserResolver, OrderResolver, PayLinkResolver, TradeResolver, RefundResolver, OrderRefundsResolver, OrderHistoryResolver, PaymentExceptionResolver, CallbackLogResolver] as const;
 
 /** The schema as the code declares it, before permissions are applied: what schema.graphql holds. */
 export function buildBareSchema(): Promise<GraphQLSchema> {

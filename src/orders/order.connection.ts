@@ -1,4 +1,4 @@
-import { Field, ObjectType } from 'type-graphql';
+import { Field, Int, ObjectType } from 'type-graphql';
 import { Order } from './order.entity';
 import type { OrderRecord } from './order.row';
 
@@ -27,4 +27,16 @@ export class OrderConnection {
 
   @Field(() => PageInfo)
   pageInfo!: PageInfo;
+}
+
+@ObjectType('AdminOrderConnection', { description: 'A page of every order matching a filter, newest first' })
+export class AdminOrderConnection {
+  @Field(() => [OrderEdge])
+  edges!: OrderEdge[];
+
+  @Field(() => PageInfo)
+  pageInfo!: PageInfo;
+
+  @Field(() => Int, { description: 'How many orders match the filter in all (counted only when asked for)' })
+  totalCount!: Promise<number>;
 }

@@ -1,6 +1,6 @@
-import { Arg, Args, ArgsType, Ctx, Field, ID, Int, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
+import { Arg, Args, ArgsType, Ctx, Field, ID, InputType, Int, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
 import { signedIn, type AppContext } from '../graphql/context';
-import { OrderConnection } from './order.connection';
+import { AdminOrderConnection, OrderConnection } from './order.connection';
 import { Order } from './order.entity';
 import { CreateOrderInput } from './order.inputs';
 import type { OrderRecord } from './order.row';
@@ -18,6 +18,36 @@ class OrdersArgs {
   status?: OrderStatus | null;
 }
 
+@InputType('AdminOrderFilter', { description: 'Each field given narrows the list; all of them together' })
+class AdminOrderFilter {
+  @Field(() => String, { nullable: true, description: 'The order number (out_trade_no), exactly' })
+  orderNo?: string | null;
+
+  @Field(() => OrderStatus, { nullable: true })
+  status?: OrderStatus | null;
+
+  @Field(() => String, { nullable: true, description: "The owner's user id (their token's sub)" })
+  userId?: string | null;
+
+  @Field(() => Date, { nullable: true, description: 'Created at or after this instant' })
+  createdAfter?: Date | null;
+
+  @Field(() => Date, { nullable: true, description: 'Created before this instant' })
+  createdBefore?: Date | null;
+}
+
+@ArgsType()
+class AdminOrdersArgs {
+  @Field(() => AdminOrderFilter, { nullable: true })
+  filter?: AdminOrderFilter | null;
+
+  @Field(() => Int, { nullable: true, description: 'How many, 1–100 (default 20)' })
+  first?: number | null;
+
+  @Field(() => String, { nullable: true, description: 'The endCursor of the previous page' })
+  after?: string | null;
+}
+
 @Resolver(() => Order)
 export class OrderResolver {
   @Mutation(() => Order, { description: 'Creates an order in WAIT_BUYER_PAY' })
@@ -33,6 +63,16 @@ export class OrderResolver {
   @Query(() => OrderConnection, { description: "The caller's orders, newest first" })
   orders(@Args(() => OrdersArgs) args: OrdersArgs, @Ctx() ctx: AppContext): Promise<OrderConnection> {
     return ctx.services.orders.listOrders(signedIn(ctx), args);
+  }
+
+  @Query(() => Order, { nullable: true, description: "An order by its number (out_trade_no): the caller's own, or any for an admin" })
+  orderByNo(@Arg('orderNo', () => String) orderNo: string, @Ctx() ctx: AppContext): Promise<OrderRecord> {
+    return ctx.services.orders.findVisibleByNo(signedIn(ctx), orderNo);
+  }
+
+  @Query(() => AdminOrderConnection, { description: "Every user's orders, newest first, filtered, with totalCount (admin only)" })
+  adminOrders(@Args(() => AdminOrdersArgs) args: AdminOrdersArgs, @Ctx() ctx: AppContext): Promise<AdminOrderConnection> {
+    return ctx.services.orders.adminOrders(signedIn(ctx), args.filter ?? {}, args.first, args.after);
   }
 
   @Subscription(() => Order, {

@@ -2,14 +2,15 @@ import { randomInt, randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import { beijingTime } from '../alipay/alipay.time';
 import type { ServiceContext } from '../common/context';
-import { badInput, notFound } from '../common/errors';
-import { connection, decodeCursor, pageSize } from '../common/page';
-import { UUID } from '../common/text';
+import { badInput, forbidden, notFound } from '../common/errors';
+import { filterEnum, filterText, filterTimeRange, SqlFilter, type Sql } from '../common/filter';
+import { connection, decodeCursor, pageSize, withTotalCount } from '../common/page';
+import { textProblem, UUID } from '../common/text';
 import { prepared, sqlState, type SqlExecutor } from '../db/sql';
 import { ORDER_COLUMNS, readOrder, toOrderRecord, type OrderRecord, type OrderRowText } from './order.row';
-import type { OrderConnection } from './order.connection';
+import type { AdminOrderConnection, OrderConnection } from './order.connection';
 import { validateCreateOrder, type CreateOrderInput, type ValidOrderInput } from './order.inputs';
-import type { OrderStatus } from './order.types';
+import { OrderStatus } from './order.types';
 
 
 /** A new out_trade_no: the Beijing date and 16 random digits, e.g. 2026112548213371906624517. */
@@ -33,6 +34,47 @@ const INSERT_ORDER_SQL = `
     insert into order_events (order_id, type, to_status, source, created_at)
     select id, 'CREATED', 'WAIT_BUYER_PAY', 'API', $2 from new_order)
   select * from new_order`;
+
+/** What an admin may filter every order by; each given field narrows the list (all of them together). */
+export interface AdminOrderFilterInput {
+  orderNo?: string | null;
+  status?: OrderStatus | null;
+  userId?: string | null;
+  /** Created at or after this instant. */
+  createdAfter?: Date | null;
+  /** Created before this instant. */
+  createdBefore?: Date | null;
+}
+
+/**
+ * The SQL of one adminOrders page and of its totalCount, after checking the filter (BAD_USER_INPUT before any SQL).
+ * Every filter and every combination of them has an index that serves the first page in (created_at, id) order:
+ * orders_order_no_unique, orders_status_created_idx, orders_user_created_idx, orders_created_idx (the time range
+ * alone). test/integration/admin-view-plans.test.ts runs EXPLAIN on what this returns.
+ */
+export function adminOrdersSql(
+  filter: AdminOrderFilterInput,
+  firstArg: number | null | undefined,
+  after: string | null | undefined,
+): { first: number; page: Sql; count: Sql } {
+  const first = pageSize(firstArg);
+  const orderNo = filterText(filter.orderNo, 'orderNo', 64);
+  const status = filterEnum(filter.status, OrderStatus, 'status');
+  const userId = filterText(filter.userId, 'userId', 128);
+  const created = filterTimeRange(filter.createdAfter, filter.createdBefore, { from: 'createdAfter', until: 'createdBefore' });
+  const cursor = after ? decodeCursor(after) : null;
+  const where = new SqlFilter()
+    .add('order_no = $?', orderNo)
+    .add('status = $?', status)
+    .add('user_id = $?', userId)
+    .add('created_at >= $?', created.from)
+    .add('created_at < $?', created.until);
+  return {
+    first,
+    page: where.page(`select ${ORDER_COLUMNS} from orders`, { time: 'created_at', id: 'id' }, cursor, first),
+    count: where.count('orders'),
+  };
+}
 
 /**
  * Orders: creating them and reading them. Everything here is plain SQL returning plain `OrderRecord`s; the
@@ -96,7 +138,9 @@ export class OrderService {
       new Date(now.getTime() + this.options.orderTtlMs),
       input.idempotencyKey,
     ]);
-    return toOrderRecord(rows[0]);
+    const order = toOrderRecord(rows[0]);
+    this.db.emit({ type: 'order.created', orderId: order.id, orderNo: order.orderNo, amount: order.amount.toString(), userId: order.userId, expiresAt: order.expiresAt.toISOString() });
+    return order;
   }
 
   /** The caller's own order; anything else (a stranger's, unknown, malformed id) is NOT_FOUND. */
@@ -108,9 +152,17 @@ export class OrderService {
 
   /** The caller's own order, or any order for an admin. */
   async findVisible(ctx: ServiceContext, id: string): Promise<OrderRecord> {
-    const order = await readOrder(this.db, { id });
-    if (!order || (order.userId !== ctx.user.id && !ctx.user.isAdmin)) throw notFound('Order');
-    return order;
+    return visible(ctx, await readOrder(this.db, { id }));
+  }
+
+  /**
+   * The caller's own order by its number (out_trade_no), or any order for an admin. Anything else is NOT_FOUND,
+   * the same answer for a stranger's order as for one that does not exist; a number no order can have (too long,
+   * control characters) is NOT_FOUND too, without a query, as a malformed id is.
+   */
+  async findVisibleByNo(ctx: ServiceContext, orderNo: string): Promise<OrderRecord> {
+    if (textProblem(orderNo, 1, 64)) throw notFound('Order');
+    return visible(ctx, await readOrder(this.db, { orderNo }));
   }
 
   /** An order by id as it is now, whoever owns it (for answers after a change, and subscriptions). */
@@ -151,4 +203,30 @@ export class OrderService {
     );
     return connection(rows.map(toOrderRecord), first);
   }
+
+  /**
+   * Every order, newest first, `first` (1–100, default 20) at a time after an opaque cursor, narrowed by the
+   * filter (admin only; GraphQL's permissions say so too). `totalCount` counts every order the filter matches,
+   * with the same WHERE on the same indexes, only when a client asks for it.
+   */
+  async adminOrders(
+    ctx: ServiceContext,
+    filter: AdminOrderFilterInput,
+    first: number | null | undefined,
+    after: string | null | undefined,
+  ): Promise<AdminOrderConnection> {
+    if (!ctx.user.isAdmin) throw forbidden('Admins only');
+    const sql = adminOrdersSql(filter, first, after);
+    const { rows } = await this.db.query<OrderRowText>(sql.page.text, sql.page.params);
+    return withTotalCount(connection(rows.map(toOrderRecord), sql.first), async () => {
+      const { rows: counted } = await this.db.query<{ n: number }>(sql.count.text, sql.count.params);
+      return counted[0].n;
+    });
+  }
+}
+
+/** The order when the caller may see it (their own, or any for an admin); NOT_FOUND otherwise, as for no order. */
+function visible(ctx: ServiceContext, order: OrderRecord | null): OrderRecord {
+  if (!order || (order.userId !== ctx.user.id && !ctx.user.isAdmin)) throw notFound('Order');
+  return order;
 }

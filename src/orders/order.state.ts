@@ -100,7 +100,7 @@ export type TransitionResult =
   | { outcome: 'EXCEPTION'; kind: PaymentExceptionKind; reason: string };
 
 /** What the transition reads of an order: its row as locked by the caller with `lockOrder`. */
-export type OrderState = Pick<OrderRecord, 'id' | 'status' | 'amount' | 'tradeNo'>;
+export type OrderState = Pick<OrderRecord, 'id' | 'orderNo' | 'status' | 'amount' | 'tradeNo'>;
 
 /** PostgreSQL channel on which committed status changes are announced (payload: the order id). */
 export const ORDER_STATUS_CHANNEL = 'order_status_changed';
@@ -167,5 +167,16 @@ export async function transition(db: SqlExecutor, order: OrderState, to: OrderSt
     cause.note ?? null,
   ]);
   if (rows.length !== 1) throw new Error(`order ${order.id} was not ${from} when it was to become ${to}: is it locked?`);
+  db.emit({
+    type: 'order.status_changed',
+    orderId: order.id,
+    orderNo: order.orderNo,
+    amount: order.amount.toString(),
+    from,
+    to,
+    source: cause.source,
+    tradeNo: cause.tradeNo ?? order.tradeNo ?? null,
+    ...(cause.refundedAmount ? { refundedAmount: cause.refundedAmount.toString() } : {}),
+  });
   return { outcome: 'APPLIED', from, to };
 }

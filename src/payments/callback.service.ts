@@ -119,6 +119,7 @@ function insertLog(db: SqlExecutor, draft: LogDraft, decision: Decision): Promis
  */
 export class CallbackService {
   private readonly unavailableWarning: (fields?: Record<string, unknown>) => void;
+  private readonly rejectedWarning: (fields?: Record<string, unknown>) => void;
 
   constructor(
     private readonly pool: Pool,
@@ -130,6 +131,8 @@ export class CallbackService {
     private readonly metrics: Metrics,
   ) {
     this.unavailableWarning = rateLimitedWarning(logger, 'database unavailable: notifies answered failure, Alipay will resend');
+    // Anyone can post to the notify route: its refusals are logged at most once a second, with a count.
+    this.rejectedWarning = rateLimitedWarning(logger, 'notify rejected');
   }
 
   /** Records a notify that was refused before its body was read (too large, wrong content type). */
@@ -142,6 +145,7 @@ export class CallbackService {
   async notify(raw: Buffer, remoteAddress: string | null): Promise<NotifyReply> {
     const draft = this.draft(CallbackKind.NOTIFY, raw, remoteAddress);
     const reject = async (reason: string): Promise<NotifyReply> => {
+      this.rejectedWarning({ verdict: CallbackVerdict.REJECTED, reason, outTradeNo: draft.outTradeNo, signatureValid: draft.signatureValid });
       await this.recordAlone(draft, { verdict: CallbackVerdict.REJECTED, reason, orderId: null });
       return { status: 200, body: 'failure', verdict: CallbackVerdict.REJECTED };
     };
@@ -192,6 +196,15 @@ export class CallbackService {
       return { status: unavailable ? 503 : 500, body: 'failure', verdict: CallbackVerdict.ERROR };
     }
     this.count(draft.kind, decision.verdict);
+    this.logger.info('notify verdict', {
+      orderNo,
+      verdict: decision.verdict,
+      tradeStatus: draft.tradeStatus,
+      tradeNo: params.trade_no,
+      totalAmount: total.toString(),
+      ...(params.refund_fee !== undefined ? { refundFee: params.refund_fee } : {}),
+      ...(decision.reason ? { reason: decision.reason } : {}),
+    });
     if (decision.exception) {
       this.exceptions.announce(decision.exception);
     } else if (decision.alert) {

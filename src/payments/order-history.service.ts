@@ -1,6 +1,10 @@
 import type { Pool } from 'pg';
+import type { ServiceContext } from '../common/context';
+import { forbidden } from '../common/errors';
+import { connectionBy, withTotalCount } from '../common/page';
 import { prepared, type SqlExecutor } from '../db/sql';
 import { EventSource, OrderEventType, type OrderStatus } from '../orders/order.types';
+import { callbackKey, callbacksSql, toCallbackRecord, type CallbackFilterInput, type CallbackRowText } from './callback-log.row';
 
 /** One entry of Order.events: a history row, or a verified callback that named the order. */
 export interface HistoryEntry {
@@ -15,7 +19,8 @@ export interface HistoryEntry {
 
 /**
  * An order's history as clients read it: its own events (creation, status changes, refused moves) merged with
- * the verified callbacks that named it, oldest first. It lives with payments because callbacks are theirs.
+ * the verified callbacks that named it, oldest first. It lives with payments because callbacks are theirs. It
+ * also answers the admins' search of the whole callback log (Query.callbacks): both are GraphQL's reads of it.
  */
 export class OrderHistoryService {
   private readonly db: SqlExecutor;
@@ -69,5 +74,20 @@ export class OrderHistoryService {
       })),
     ];
     return entries.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
+  }
+
+  /**
+   * The callback log, newest first, `first` (1–100, default 20) at a time after an opaque cursor, narrowed by the
+   * filter (admin only; GraphQL's permissions say so too). Only the safe columns are read: never the raw body.
+   * `totalCount` is counted only when a client asks for it.
+   */
+  async callbacks(ctx: ServiceContext, filter: CallbackFilterInput, first: number | null | undefined, after: string | null | undefined) {
+    if (!ctx.user.isAdmin) throw forbidden('Admins only');
+    const sql = callbacksSql(filter, first, after);
+    const { rows } = await this.db.query<CallbackRowText>(sql.page.text, sql.page.params);
+    return withTotalCount(connectionBy(rows.map(toCallbackRecord), sql.first, callbackKey), async () => {
+      const { rows: counted } = await this.db.query<{ n: number }>(sql.count.text, sql.count.params);
+      return counted[0].n;
+    });
   }
 }

@@ -5,6 +5,7 @@ import type { OrderService } from '../orders/order.service';
 import { OrderStatus } from '../orders/order.types';
 import { PayChannel, type PayLink } from './pay-link.types';
 import { alipayFailure } from './alipay-failure';
+import type { Logger } from '../common/logger';
 
 /**
  * Signed pay requests for the caller's own unpaid orders. The link carries the order's expiry as time_expire,
@@ -15,6 +16,7 @@ export class PayLinkService {
     private readonly orders: OrderService,
     private readonly alipay: AlipayProvider,
     private readonly urls: { publicUrl: string; frontendReturnUrl: string | null },
+    private readonly logger?: Logger,
   ) {}
 
   async generatePayLink(ctx: ServiceContext, orderId: string, channel: PayChannel): Promise<PayLink> {
@@ -42,10 +44,16 @@ export class PayLinkService {
       } catch (err) {
         throw alipayFailure(err, 'create the QR code');
       }
+      this.issued(order, channel);
       return { channel, url: null, formHtml: null, orderString: null, qrCode, expiresAt: order.expiresAt };
     }
     const signed = await this.alipay.payRequest(channel, trade, { notifyUrl, returnUrl: `${this.urls.publicUrl}/alipay/return` }, now);
+    this.issued(order, channel);
     return { channel, url: signed.url, formHtml: signed.formHtml, orderString: signed.orderString, qrCode: null, expiresAt: order.expiresAt };
+  }
+
+  private issued(order: { orderNo: string; amount: { toString(): string }; expiresAt: Date }, channel: PayChannel): void {
+    this.logger?.info('pay link issued', { event: 'pay_link.issued', orderNo: order.orderNo, amount: order.amount.toString(), channel, expiresAt: order.expiresAt.toISOString() });
   }
 }
 

@@ -19,6 +19,9 @@ registerEnumType(RefundStatus, { name: 'RefundStatus', description: 'Where a ref
 @Entity({ tableName: 'refunds' })
 @Index({ name: 'refunds_order_idx', properties: ['order', 'createdAt'] })
 @Index({ name: 'refunds_pending_idx', properties: ['status', 'updatedAt'] })
+// The admin list (Query.refunds), newest first: unfiltered, and by status.
+@Index({ name: 'refunds_created_idx', properties: ['createdAt', 'id'] })
+@Index({ name: 'refunds_status_created_idx', properties: ['status', 'createdAt', 'id'] })
 @Unique({ name: 'refunds_order_idempotency_key_unique', properties: ['order', 'idempotencyKey'] })
 @ObjectType('Refund', { description: 'A refund of all or part of a paid order' })
 export class Refund {

@@ -2,9 +2,10 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import type { AlipayProvider } from '../alipay/alipay.provider';
 import type { ServiceContext } from '../common/context';
-import { AppError, badInput } from '../common/errors';
+import { AppError, badInput, forbidden } from '../common/errors';
 import type { Logger } from '../common/logger';
 import { Money } from '../common/money';
+import { connection, withTotalCount } from '../common/page';
 import { IDEMPOTENCY_KEY, textProblem } from '../common/text';
 import { inTransaction, prepared, type SqlExecutor } from '../db/sql';
 import { lockOrder, type OrderRecord } from '../orders/order.row';
@@ -13,7 +14,7 @@ import { transition } from '../orders/order.state';
 import { EventSource, OrderStatus } from '../orders/order.types';
 import { alipayFailure, isFinalRefundRefusal } from './alipay-failure';
 import { RefundStatus } from './refund.entity';
-import { REFUND_COLUMNS, toRefundRecord, type RefundRecord, type RefundRowText } from './refund.row';
+import { REFUND_COLUMNS, refundsSql, toRefundRecord, type RefundFilterInput, type RefundRecord, type RefundRowText } from './refund.row';
 
 export interface RefundRequest {
   orderId: string;
@@ -166,6 +167,9 @@ export class RefundService {
         [refundId, status, failureReason],
       );
       if (!rows[0]) return this.refundById(refundId, tx); // settled meanwhile (a notify, another instance)
+      if (status === RefundStatus.FAILED) {
+        tx.emit({ type: 'refund.failed', orderId: order.id, orderNo: order.orderNo, refundId, outRequestNo: rows[0].out_request_no, amount: rows[0].amount, reason: failureReason });
+      }
       if (status === RefundStatus.SUCCEEDED) {
         await this.applyRefunded(tx, order, Money.zero(), EventSource.ADMIN, `refund ${rows[0].out_request_no}`);
       }
@@ -192,6 +196,15 @@ export class RefundService {
       this.logger.error('refunded amount above the order amount; not recorded', { orderNo: order.orderNo });
       return 'UNCHANGED';
     }
+    tx.emit({
+      type: 'order.refunded',
+      orderId: order.id,
+      orderNo: order.orderNo,
+      amount: order.amount.toString(),
+      refundedAmount: refunded.toString(),
+      refundedNow: refunded.minus(order.refundedAmount).toString(),
+      source,
+    });
     if (refunded.equals(order.amount) && order.status === OrderStatus.TRADE_SUCCESS) {
       const closed = await transition(tx, order, OrderStatus.TRADE_CLOSED, { source, note, refundedAmount: refunded });
       if (closed.outcome === 'APPLIED') return 'CLOSED';
@@ -250,5 +263,19 @@ export class RefundService {
     );
     const records = rows.map(toRefundRecord);
     return orderIds.map((id) => records.filter((r) => r.orderId === id));
+  }
+
+  /**
+   * Every refund, newest first, `first` (1–100, default 20) at a time after an opaque cursor, by status and order
+   * number (admin only; GraphQL's permissions say so too). `totalCount` is counted only when a client asks for it.
+   */
+  async list(ctx: ServiceContext, filter: RefundFilterInput, first: number | null | undefined, after: string | null | undefined) {
+    if (!ctx.user.isAdmin) throw forbidden('Admins only');
+    const sql = refundsSql(filter, first, after);
+    const { rows } = await this.db.query<RefundRowText>(sql.page.text, sql.page.params);
+    return withTotalCount(connection(rows.map(toRefundRecord), sql.first), async () => {
+      const { rows: counted } = await this.db.query<{ n: number }>(sql.count.text, sql.count.params);
+      return counted[0].n;
+    });
   }
 }

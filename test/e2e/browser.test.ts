@@ -1,20 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { chromiumAvailable, launchChromium, SCREENSHOTS } from '../support/browser';
 import { startTestServer, type TestServer } from '../support/server';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const SCREENSHOTS = path.resolve(__dirname, '../../test-results');
-const available = fs.existsSync(CHROMIUM);
-if (!available && process.env.REQUIRE_BROWSER) {
-  // CI (.ci/run) installs Debian's chromium and requires these tests to run.
-  test('a Chromium is installed for the browser tests', () => {
-    expect(`${CHROMIUM} exists`).toBe(`${CHROMIUM} is missing`);
-  });
-} else if (!available) {
-  // On a laptop without Chromium these tests cannot run; say so instead of failing.
-  console.warn(`browser tests skipped: no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
-}
+const available = chromiumAvailable('cashier');
 
 (available ? describe : describe.skip)('the cashier in a real browser (Chromium)', () => {
   let server: TestServer;
@@ -22,11 +12,7 @@ if (!available && process.env.REQUIRE_BROWSER) {
 
   beforeAll(async () => {
     server = await startTestServer();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   }, 60_000);
   afterAll(async () => {
     await browser?.close();

@@ -49,3 +49,21 @@ describe('rate-limited warnings', () => {
     expect(lines.map((l) => JSON.parse(l).alsoSinceLastLine)).toEqual([undefined, 2]);
   });
 });
+
+describe('pretty lines for a developer', () => {
+  it('writes colored, human-readable lines (pino-pretty) with secrets still redacted', () => {
+    const { execFileSync } = require('node:child_process') as typeof import('node:child_process');
+    const path = require('node:path') as typeof import('node:path');
+    const root = path.resolve(__dirname, '../..');
+    const out = execFileSync(
+      process.execPath,
+      ['-r', './scripts/swc-register.js', '-e', `require('./src/common/logger').createLogger('info', undefined, {}, { pretty: true }).info('order paid', { orderNo: '2026', amount: '0.01', token: 'T0K3N' })`],
+      { cwd: root, encoding: 'utf8' },
+    );
+    expect(out).toContain('order paid');
+    expect(out).toContain('"orderNo":"2026"');
+    expect(out).toMatch(/\u001b\[\d+m/); // colored
+    expect(out).not.toContain('T0K3N');
+    expect(() => JSON.parse(out)).toThrow();
+  });
+});
