@@ -41,6 +41,7 @@ import { issueToken } from './auth/token.service';
 import { bearerMatches } from './common/http';
 import { StartupError } from './db/orm';
 import { LocalAlipay } from './sandbox/sandbox.server';
+import { WebhookService } from './webhooks/webhook.service';
 
 export interface AppDeps {
   config: Config;
@@ -119,7 +120,20 @@ async function buildApp(deps: AppDeps, started: Array<() => Promise<unknown>>): 
     config.dbLimits,
   );
   started.push(() => pool.end());
-  onCommitted(pool, { afterCommit: reportCommitted(logger, metrics) });
+  const webhooks = new WebhookService(pool, config.webhooks, logger.child({ component: 'webhooks' }), metrics, { development: config.env === 'development' });
+  const report = reportCommitted(logger, metrics);
+  // Business events: the webhook outbox is written inside the transaction that caused them; once it commits, the
+  // log lines and counters, and the delivery worker is woken.
+  onCommitted(pool, {
+    beforeCommit: webhooks.hooks.beforeCommit,
+    afterCommit: (events) => {
+      report(events);
+      webhooks.hooks.afterCommit(events);
+    },
+  });
+  await webhooks.syncEnvironmentEndpoint();
+  webhooks.start();
+  started.push(() => webhooks.stop());
   metrics.gauge('db_pool_connections', 'Connections open in the SQL pool', () => pool.totalCount);
   metrics.gauge('db_pool_connections_idle', 'Idle connections in the SQL pool', () => pool.idleCount);
   metrics.gauge('db_pool_waiting', 'Requests waiting for a connection of the SQL pool', () => pool.waitingCount);
@@ -129,7 +143,7 @@ async function buildApp(deps: AppDeps, started: Array<() => Promise<unknown>>): 
   const trades = new TradeService(pool, alipay, orders, refunds, paymentExceptions, logger);
   const payLinks = new PayLinkService(orders, alipay, { publicUrl: config.publicUrl, frontendReturnUrl: config.frontendReturnUrl }, logger);
   const history = new OrderHistoryService(pool);
-  const services: Services = { users: new UserService(), orders, payLinks, trades, refunds, paymentExceptions, history, orderEvents, logger };
+  const services: Services = { users: new UserService(), orders, payLinks, trades, refunds, paymentExceptions, history, orderEvents, webhooks, logger };
   const callbacks = new CallbackService(pool, alipay, refunds, paymentExceptions, { sellerId: config.alipay.sellerId }, logger, metrics);
 
   let localAlipay: LocalAlipay | null = null;
@@ -377,6 +391,7 @@ async function buildApp(deps: AppDeps, started: Array<() => Promise<unknown>>): 
     close: () =>
       (closing ??= (async () => {
         await apollo.stop();
+        await webhooks.stop();
         await jobs?.stop();
         await localAlipay?.stop();
         await orderEvents.stop();

@@ -1,5 +1,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
+import { isIP } from 'node:net';
+import { isPublicAddress } from './webhooks/webhook.destination';
 import path from 'node:path';
 import { KeyFormatError, modulusBits, parsePrivateKey, parsePublicKey, sameKeyPair } from './alipay/alipay.keys';
 import { SIGN_TYPES, type SignType } from './alipay/alipay.signer';
@@ -62,6 +64,38 @@ export interface Config {
   };
   /** One log line per HTTP request (LOG_REQUESTS); business events and errors are logged either way. */
   logRequests: boolean;
+  webhooks: WebhookConfig;
+}
+
+/** Merchant webhooks (WEBHOOK_*). */
+export interface WebhookConfig {
+  /** The endpoint configured by the environment (WEBHOOK_URL + WEBHOOK_SECRET), if any. */
+  endpoint: { url: string; secret: string } | null;
+  /** Waits between attempts, before the time scale: attempt n+1 comes wait[n] after attempt n fails (WEBHOOK_RETRY_SCHEDULE). */
+  retryScheduleMs: number[];
+  /** Multiplies the waits (WEBHOOK_TIME_SCALE), like SANDBOX_TIME_SCALE: 0.001 turns 5 minutes into 300 ms. */
+  timeScale: number;
+  /** How long an endpoint has to answer (WEBHOOK_TIMEOUT_MS). */
+  timeoutMs: number;
+  /** Whether loopback, private and link-local destinations may be reached (WEBHOOK_ALLOW_PRIVATE; always outside production). */
+  allowPrivate: boolean;
+}
+
+/** The default retry waits: exponential from 5 s, capped at 12 h, 14 retries over about 3 days (71 h 43 m). */
+export const DEFAULT_WEBHOOK_SCHEDULE = '5s,30s,2m,10m,30m,1h,2h,4h,8h,12h,12h,12h,12h,8h';
+
+/** `5s`, `30m`, `2h`, `1d` in milliseconds (seconds allowed, unlike parseDuration). */
+function parseWait(text: string): number | null {
+  const m = /^([1-9][0-9]{0,4})(s|m|h|d)$/.exec(text);
+  if (!m) return null;
+  return Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's' | 'm' | 'h' | 'd'];
+}
+
+/** `whsec_` + base64 of at least 24 bytes (the Standard Webhooks secret format). */
+export function isWebhookSecret(text: string): boolean {
+  const m = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(text);
+  if (!m || m[1].length % 4 !== 0) return false;
+  return Buffer.from(m[1], 'base64').length >= 24;
 }
 
 export type JwtConfig = (
@@ -231,6 +265,7 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
     ide: oneOf('GRAPHQL_IDE', ['true', 'false'] as const, nodeEnv === 'development' ? 'true' : 'false') === 'true',
   };
   const logRequests = oneOf('LOG_REQUESTS', ['true', 'false'] as const, 'true') === 'true';
+  const webhooks = loadWebhookConfig(raw, fail, oneOf, integer, nodeEnv);
   let callbackLogRetentionMs = 30 * 86_400_000;
   const retention = raw('CALLBACK_LOG_RETENTION');
   if (retention !== undefined) {
@@ -323,6 +358,7 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
     callbackLogRetentionMs,
     graphql,
     logRequests,
+    webhooks,
   };
 }
 
@@ -558,5 +594,49 @@ export function describeConfig(config: Config): Record<string, unknown> {
     dbStatementTimeoutMs: config.dbLimits.statementTimeoutMs,
     dbAcquireTimeoutMs: config.dbLimits.acquireTimeoutMs,
     autoRefundUnwantedPayments: config.autoRefundUnwantedPayments,
+    // The origin only: a webhook URL's path or query may carry a token.
+    webhookUrl: config.webhooks.endpoint ? new URL(config.webhooks.endpoint.url).origin : null,
+  };
+}
+
+function loadWebhookConfig(
+  raw: (name: string) => string | undefined,
+  fail: (variable: string, problem: string) => void,
+  oneOf: <T extends string>(name: string, allowed: readonly T[], fallback: T) => T,
+  integer: (name: string, fallback: number, min: number, max: number) => number,
+  nodeEnv: string,
+): WebhookConfig {
+  const allowPrivateAsked = oneOf('WEBHOOK_ALLOW_PRIVATE', ['true', 'false'] as const, 'false') === 'true';
+  const allowPrivate = nodeEnv !== 'production' || allowPrivateAsked;
+  let endpoint: WebhookConfig['endpoint'] = null;
+  const url = raw('WEBHOOK_URL');
+  const secret = raw('WEBHOOK_SECRET');
+  if (url !== undefined) {
+    const parsed = httpUrl(url);
+    const host = parsed?.hostname.replace(/^\[|\]$/g, '') ?? '';
+    if (!parsed || url.length > 2048 || /[\s\u0000-\u001f]/.test(url)) fail('WEBHOOK_URL', 'must be an http(s) URL without user name or password, at most 2048 characters');
+    else if (!allowPrivate && (isLoopback(parsed) || (isIP(host) && !isPublicAddress(host)))) {
+      fail('WEBHOOK_URL', `${host} is a loopback, private or link-local address: refused in production unless WEBHOOK_ALLOW_PRIVATE=true`);
+    }
+    if (secret === undefined) fail('WEBHOOK_SECRET', 'is required with WEBHOOK_URL (whsec_ followed by the base64 of at least 24 random bytes)');
+    else if (!isWebhookSecret(secret)) fail('WEBHOOK_SECRET', 'must be whsec_ followed by the base64 of at least 24 random bytes');
+    else if (parsed) endpoint = { url, secret };
+  } else if (secret !== undefined) {
+    fail('WEBHOOK_URL', 'is required with WEBHOOK_SECRET');
+  }
+  const scheduleText = raw('WEBHOOK_RETRY_SCHEDULE') ?? DEFAULT_WEBHOOK_SCHEDULE;
+  const retryScheduleMs = scheduleText.split(',').map((part) => parseWait(part.trim()));
+  if (retryScheduleMs.length > 30 || retryScheduleMs.some((ms) => ms === null)) {
+    fail('WEBHOOK_RETRY_SCHEDULE', 'must be up to 30 comma-separated waits such as 5s,5m,2h,1d');
+  }
+  const scaleText = raw('WEBHOOK_TIME_SCALE') ?? '1';
+  const timeScale = /^(0|1)(\.[0-9]{1,6})?$/.test(scaleText) ? Number(scaleText) : NaN;
+  if (!(timeScale > 0 && timeScale <= 1)) fail('WEBHOOK_TIME_SCALE', 'must be a number above 0 and at most 1, e.g. 0.001');
+  return {
+    endpoint,
+    retryScheduleMs: retryScheduleMs.every((ms) => ms !== null) ? (retryScheduleMs as number[]) : [],
+    timeScale: timeScale > 0 && timeScale <= 1 ? timeScale : 1,
+    timeoutMs: integer('WEBHOOK_TIMEOUT_MS', 10_000, 100, 60_000),
+    allowPrivate,
   };
 }

@@ -12,6 +12,7 @@ import type { PaymentExceptionService } from '../payments/payment-exception.serv
 import type { RefundService } from '../payments/refund.service';
 import type { TradeService } from '../payments/trade.service';
 import type { OrderEvents } from './pubsub';
+import type { WebhookService } from '../webhooks/webhook.service';
 import { createLoaders, type Loaders } from './loaders';
 import type { RequestMeta } from '../common/request-log';
 
@@ -25,6 +26,7 @@ export interface Services {
   paymentExceptions: PaymentExceptionService;
   history: OrderHistoryService;
   orderEvents: OrderEvents;
+  webhooks: WebhookService;
   logger: Logger;
 }
 

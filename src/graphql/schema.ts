@@ -10,9 +10,10 @@ import { TradeResolver } from '../payments/trade.resolver';
 import { OrderHistoryResolver } from '../payments/order-history.resolver';
 import { PaymentExceptionResolver } from '../payments/payment-exception.resolver';
 import { CallbackLogResolver } from '../payments/callback-log.resolver';
+import { WebhookResolver } from '../webhooks/webhook.resolver';
 import { permissions } from './permissions';
 
-export const RESOLVERS = [UserResolver, OrderResolver, PayLinkResolver, TradeResolver, RefundResolver, OrderRefundsResolver, OrderHistoryResolver, PaymentExceptionResolver, CallbackLogResolver] as const;
+export const RESOLVERS = [UserResolver, OrderResolver, PayLinkResolver, TradeResolver, RefundResolver, OrderRefundsResolver, OrderHistoryResolver, PaymentExceptionResolver, CallbackLogResolver, WebhookResolver] as const;
 
 /** The schema as the code declares it, before permissions are applied: what schema.graphql holds. */
 export function buildBareSchema(): Promise<GraphQLSchema> {

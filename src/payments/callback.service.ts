@@ -285,7 +285,7 @@ export class CallbackService {
   ): Promise<Decision> {
     const orderId = order.id;
     const revived = await this.refunds.confirmFromNotify(db, orderId, params.out_biz_no);
-    const recorded = await this.refunds.applyRefunded(db, order, refunded, EventSource.NOTIFY, `refund notify ${params.out_biz_no ?? ''}`.trim());
+    const recorded = await this.refunds.applyRefunded(db, order, refunded, EventSource.NOTIFY, `refund notify ${params.out_biz_no ?? ''}`.trim(), params.out_biz_no);
     let changed = recorded !== 'UNCHANGED';
     if (target === OrderStatus.TRADE_FINISHED && recorded !== 'CLOSED' && order.status === OrderStatus.TRADE_SUCCESS) {
       changed = (await transition(db, order, target, cause)).outcome === 'APPLIED' || changed;

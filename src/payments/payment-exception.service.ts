@@ -144,7 +144,16 @@ export class PaymentExceptionService {
       ],
     );
     if (!rows[0]) return null;
-    tx.emit({ type: 'payment.exception', paymentExceptionId: rows[0].id, orderId: order.id, orderNo: order.orderNo, tradeNo: found.tradeNo, amount: found.amount.toString(), kind: found.kind });
+    tx.emit({
+      type: 'payment.exception',
+      paymentExceptionId: rows[0].id,
+      orderId: order.id,
+      orderNo: order.orderNo,
+      tradeNo: found.tradeNo,
+      amount: found.amount.toString(),
+      kind: found.kind,
+      status: this.options.autoRefund ? PaymentExceptionStatus.REFUND_PENDING : PaymentExceptionStatus.OPEN,
+    });
     await recordRefusal(tx, order, OrderStatus.TRADE_SUCCESS, { source: found.source, note: `trade ${found.tradeNo}` }, `payment exception: ${found.reason}`);
     return { id: rows[0].id, orderNo: order.orderNo, payment: found };
   }

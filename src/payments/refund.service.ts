@@ -171,7 +171,7 @@ export class RefundService {
         tx.emit({ type: 'refund.failed', orderId: order.id, orderNo: order.orderNo, refundId, outRequestNo: rows[0].out_request_no, amount: rows[0].amount, reason: failureReason });
       }
       if (status === RefundStatus.SUCCEEDED) {
-        await this.applyRefunded(tx, order, Money.zero(), EventSource.ADMIN, `refund ${rows[0].out_request_no}`);
+        await this.applyRefunded(tx, order, Money.zero(), EventSource.ADMIN, `refund ${rows[0].out_request_no}`, rows[0].out_request_no);
       }
       return toRefundRecord(rows[0]);
     });
@@ -183,7 +183,15 @@ export class RefundService {
    * whole amount of a paid order, the order closes through the transition function. Call it under the order's
    * row lock (`lockOrder`), with the executor of that transaction.
    */
-  async applyRefunded(tx: SqlExecutor, order: OrderRecord, reported: Money, source: EventSource, note: string): Promise<'UNCHANGED' | 'RECORDED' | 'CLOSED'> {
+  async applyRefunded(
+    tx: SqlExecutor,
+    order: OrderRecord,
+    reported: Money,
+    source: EventSource,
+    note: string,
+    /** The refund that brought this (its out_request_no), when known: the webhook names it. */
+    outRequestNo?: string,
+  ): Promise<'UNCHANGED' | 'RECORDED' | 'CLOSED'> {
     const { rows } = await tx.query<{ total: string | null }>(
       `select sum(amount)::text as total from refunds where order_id = $1 and status = 'SUCCEEDED'`,
       [order.id],
@@ -204,6 +212,7 @@ export class RefundService {
       refundedAmount: refunded.toString(),
       refundedNow: refunded.minus(order.refundedAmount).toString(),
       source,
+      outRequestNo: outRequestNo ?? null,
     });
     if (refunded.equals(order.amount) && order.status === OrderStatus.TRADE_SUCCESS) {
       const closed = await transition(tx, order, OrderStatus.TRADE_CLOSED, { source, note, refundedAmount: refunded });

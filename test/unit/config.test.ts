@@ -220,3 +220,44 @@ describe('generated development secrets', () => {
     }
   });
 });
+
+describe('webhook configuration', () => {
+  const secret = `whsec_${Buffer.alloc(24, 7).toString('base64')}`;
+
+  it('reads WEBHOOK_URL and WEBHOOK_SECRET, the default schedule of about three days, and the time scale', () => {
+    const config = load({ WEBHOOK_URL: 'https://merchant.example/hooks?k=1', WEBHOOK_SECRET: secret, WEBHOOK_TIME_SCALE: '0.001' });
+    expect(config.webhooks.endpoint).toEqual({ url: 'https://merchant.example/hooks?k=1', secret });
+    expect(config.webhooks.timeScale).toBe(0.001);
+    expect(config.webhooks.timeoutMs).toBe(10_000);
+    const total = config.webhooks.retryScheduleMs.reduce((a, b) => a + b, 0);
+    expect(total).toBeGreaterThan(70 * 3_600_000);
+    expect(total).toBeLessThanOrEqual(72 * 3_600_000);
+    expect(config.webhooks.retryScheduleMs[0]).toBe(5000);
+    expect(load({}).webhooks.endpoint).toBeNull();
+  });
+
+  it('refuses a bad secret, a URL without its secret and the reverse, odd schemes and a bad schedule, naming each variable and never the secret', () => {
+    expect(problemsOf({ WEBHOOK_URL: 'https://m.example/h', WEBHOOK_SECRET: 'whsec_c2hvcnQ=' })).toEqual([
+      'WEBHOOK_SECRET: must be whsec_ followed by the base64 of at least 24 random bytes',
+    ]);
+    expect(problemsOf({ WEBHOOK_URL: 'https://m.example/h', WEBHOOK_SECRET: 'not-a-secret-at-all-0123456789' }).join('\n')).not.toContain('not-a-secret');
+    expect(problemsOf({ WEBHOOK_URL: 'https://m.example/h' })).toEqual([expect.stringMatching(/^WEBHOOK_SECRET: is required with WEBHOOK_URL/)]);
+    expect(problemsOf({ WEBHOOK_SECRET: secret })).toEqual(['WEBHOOK_URL: is required with WEBHOOK_SECRET']);
+    for (const url of ['ftp://m.example/h', 'javascript:alert(1)', 'https://u:p@m.example/', 'https://m.example/a b']) {
+      expect(problemsOf({ WEBHOOK_URL: url, WEBHOOK_SECRET: secret })[0]).toMatch(/^WEBHOOK_URL: must be an http\(s\) URL/);
+    }
+    for (const schedule of ['5s,,1m', '5x', '0s', '1s,'.repeat(31) + '1s', '-5s']) {
+      expect(problemsOf({ WEBHOOK_RETRY_SCHEDULE: schedule })).toEqual([expect.stringMatching(/^WEBHOOK_RETRY_SCHEDULE: /)]);
+    }
+    expect(problemsOf({ WEBHOOK_TIME_SCALE: '2' })).toEqual([expect.stringMatching(/^WEBHOOK_TIME_SCALE: /)]);
+    expect(problemsOf({ WEBHOOK_TIMEOUT_MS: '10' })).toEqual([expect.stringMatching(/^WEBHOOK_TIMEOUT_MS: /)]);
+  });
+
+  it('allows private destinations outside production, and in production only with WEBHOOK_ALLOW_PRIVATE=true', () => {
+    expect(load({}).webhooks.allowPrivate).toBe(true);
+    const prod = { ...REAL, NODE_ENV: 'production' };
+    expect(load(prod).webhooks.allowPrivate).toBe(false);
+    expect(load({ ...prod, WEBHOOK_ALLOW_PRIVATE: 'true' }).webhooks.allowPrivate).toBe(true);
+    expect(problemsOf({ ...prod, WEBHOOK_URL: 'http://[::1]:9000/h', WEBHOOK_SECRET: secret })).toEqual([expect.stringMatching(/^WEBHOOK_URL: ::1 is a loopback/)]);
+  });
+});

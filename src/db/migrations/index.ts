@@ -7,6 +7,7 @@ import { Migration20261202114852_payment_exceptions_and_close_until } from './Mi
 import { Migration20261202122901_bounded_callback_logs } from './Migration20261202122901_bounded_callback_logs';
 import { Migration20261202124144_sandbox_app_url_prefixes } from './Migration20261202124144_sandbox_app_url_prefixes';
 import { Migration20261202135637_admin_view_indexes } from './Migration20261202135637_admin_view_indexes';
+import { Migration20261202141330_merchant_webhooks } from './Migration20261202141330_merchant_webhooks';
 
 /** Every migration, in order. Listed explicitly so the tsc build and the TypeScript sources find the same ones. */
 export const migrationsList: MigrationObject[] = [
@@ -18,4 +19,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261202122901_bounded_callback_logs', class: Migration20261202122901_bounded_callback_logs },
   { name: 'Migration20261202124144_sandbox_app_url_prefixes', class: Migration20261202124144_sandbox_app_url_prefixes },
   { name: 'Migration20261202135637_admin_view_indexes', class: Migration20261202135637_admin_view_indexes },
+  { name: 'Migration20261202141330_merchant_webhooks', class: Migration20261202141330_merchant_webhooks },
 ];

@@ -1,0 +1,98 @@
+import { randomUUID } from 'node:crypto';
+import type { CommittedEvent, SqlExecutor } from '../db/sql';
+import { readOrder, type OrderRecord } from '../orders/order.row';
+import type { WebhookEventType } from './webhook.entities';
+
+/** What the outbox wrote for a committed event (for the after-commit log in development). */
+export interface OutboxEntry {
+  id: string;
+  type: WebhookEventType;
+  body: string;
+  /** How many endpoints it is on its way to. */
+  deliveries: number;
+}
+
+/** The webhook event a committed business event is, if any. */
+export function webhookTypeOf(event: CommittedEvent): WebhookEventType | null {
+  switch (event.type) {
+    case 'order.status_changed':
+      if (event.to === 'TRADE_CLOSED') return 'order.closed';
+      // Paid: TRADE_SUCCESS, or TRADE_FINISHED straight from WAIT_BUYER_PAY (products without refunds).
+      if (event.from === 'WAIT_BUYER_PAY' && (event.to === 'TRADE_SUCCESS' || event.to === 'TRADE_FINISHED')) return 'order.paid';
+      return null;
+    case 'order.refunded':
+      return 'order.refunded';
+    case 'refund.failed':
+      return 'refund.failed';
+    case 'payment.exception':
+      return 'payment.exception';
+    default:
+      return null;
+  }
+}
+
+/** The order as a webhook shows it: the contract's fields, money as two-place decimal strings. */
+function orderData(order: OrderRecord) {
+  return {
+    id: order.id,
+    orderNo: order.orderNo,
+    userId: order.userId,
+    amount: order.amount.toString(),
+    status: order.status,
+    tradeNo: order.tradeNo,
+    paidAt: order.paidAt?.toISOString() ?? null,
+    refundedAmount: order.refundedAmount.toString(),
+  };
+}
+
+const REFUND_SQL = `select id, out_request_no, amount::text as amount, status from refunds where order_id = $1 and out_request_no = $2`;
+
+async function refundData(tx: SqlExecutor, event: CommittedEvent): Promise<Record<string, unknown>> {
+  const orderId = String(event.orderId);
+  const outRequestNo = typeof event.outRequestNo === 'string' ? event.outRequestNo : null;
+  const { rows } = outRequestNo
+    ? await tx.query<{ id: string; out_request_no: string; amount: string; status: string }>(REFUND_SQL, [orderId, outRequestNo])
+    : { rows: [] };
+  const row = rows[0];
+  if (row) return { id: row.id, outRequestNo: row.out_request_no, amount: row.amount, status: row.status };
+  // A refund made outside this service (at Alipay's console): what its notify told us.
+  return { id: null, outRequestNo, amount: event.refundedNow ?? event.amount ?? null, status: event.type === 'refund.failed' ? 'FAILED' : 'SUCCEEDED' };
+}
+
+const ENDPOINTS_SQL = `select id, events from webhook_endpoints where enabled`;
+const INSERT_SQL = `
+  with event as (
+    insert into webhook_events (id, type, order_id, body, created_at) values ($1, $2, $3, $4, $5) returning seq)
+  insert into webhook_deliveries (id, event_id, endpoint_id, order_id, seq, status, attempts, next_attempt_at, schedule_from, created_at, updated_at)
+  select gen_random_uuid(), $1, e.id, $3, event.seq, 'PENDING', 0, $5, $5, $5, $5
+  from webhook_endpoints e, event
+  where e.id = any($6::uuid[])`;
+
+/**
+ * Writes the webhook events of a transaction's business events into the outbox, inside that transaction (the
+ * pool's `beforeCommit`): the event row with the exact body every attempt will send, and one delivery per enabled
+ * endpoint that wants its type. A rolled-back change leaves no row; a committed one cannot lose its event.
+ */
+export async function writeOutbox(tx: SqlExecutor, events: readonly CommittedEvent[]): Promise<OutboxEntry[]> {
+  const wanted = events.map((event) => ({ event, type: webhookTypeOf(event) })).filter((e): e is { event: CommittedEvent; type: WebhookEventType } => e.type !== null);
+  if (!wanted.length) return [];
+  const { rows: endpoints } = await tx.query<{ id: string; events: string[] | null }>(ENDPOINTS_SQL);
+  const written: OutboxEntry[] = [];
+  for (const { event, type } of wanted) {
+    const orderId = typeof event.orderId === 'string' ? event.orderId : null;
+    const order = orderId ? await readOrder(tx, { id: orderId }) : null;
+    if (!order) continue;
+    const data: Record<string, unknown> = { order: orderData(order) };
+    if (type === 'order.refunded' || type === 'refund.failed') data.refund = await refundData(tx, event);
+    if (type === 'payment.exception') {
+      data.paymentException = { id: event.paymentExceptionId, tradeNo: event.tradeNo, amount: event.amount, kind: event.kind, status: event.status ?? null };
+    }
+    const at = new Date();
+    const id = `msg_${randomUUID().replace(/-/g, '')}`;
+    const body = JSON.stringify({ type, timestamp: at.toISOString(), data });
+    const targets = endpoints.filter((e) => !e.events || e.events.includes(type)).map((e) => e.id);
+    if (targets.length) await tx.query(INSERT_SQL, [id, type, order.id, body, at, targets]);
+    written.push({ id, type, body, deliveries: targets.length });
+  }
+  return written;
+}
