@@ -198,4 +198,31 @@ describe('webhook destinations in production', () => {
       await new Promise((r) => target.close(r));
     }
   });
+
+  it('reads an answer only up to a small limit, and keeps the first 512 bytes of it, without control characters', async () => {
+    let written = 0;
+    const big = http.createServer((_req, res) => {
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      const chunk = Buffer.alloc(64 * 1024, 'x');
+      chunk.write('\u001b[31mred\u0007', 0);
+      const pump = () => {
+        while (written < 50 * 1024 * 1024 && res.write(chunk)) written += chunk.length;
+        if (written < 50 * 1024 * 1024) res.once('drain', pump);
+        else res.end();
+      };
+      pump();
+      res.on('close', () => undefined);
+    });
+    await new Promise<void>((r) => big.listen(0, '127.0.0.1', () => r()));
+    try {
+      const result = await sendWebhook(`http://127.0.0.1:${(big.address() as AddressInfo).port}/`, {}, '{}', { timeoutMs: 5000, allowPrivate: true });
+      expect(result).toMatchObject({ ok: false, statusCode: 500, error: 'answered 500' });
+      expect(result.excerpt!.length).toBeLessThanOrEqual(512);
+      expect(result.excerpt).toMatch(/^\[31mredx+$/);
+      expect(written).toBeLessThan(50 * 1024 * 1024);
+    } finally {
+      big.closeAllConnections();
+      await new Promise((r) => big.close(r));
+    }
+  });
 });
