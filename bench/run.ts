@@ -9,6 +9,10 @@
  *    createOrder (many users), generatePayLink(PAGE), and POST /alipay/notify with distinct pre-signed notifies.
  * 4. Per workload: rate, latency percentiles, errors, server CPU per request, peak RSS, event-loop delay p99, and
  *    the rate as a fraction of its ceiling. A table, and bench/results/<date>.json.
+ *
+ * `npm run bench -- --peer seed` (or BENCH_PEER=seed): the same, side by side with the reference in
+ * ../shared/bench/seed-tornado (BENCH_SEED_DIR), interleaved over BENCH_ROUNDS rounds: see bench/peer-seed.ts.
+ * The helpers below are exported for it; this file runs only as the entry point.
  */
 import 'reflect-metadata';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -21,17 +25,17 @@ import { Pool } from 'pg';
 import { issueToken } from '../src/auth/token.service';
 import { freePort, startEmbeddedPostgres, type RunningPostgres } from '../src/db/embedded-postgres';
 
-const ROOT = path.resolve(__dirname, '..');
-const REGISTER = path.join(ROOT, 'scripts/swc-register.js');
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
-const WARMUP = Number(process.env.BENCH_WARMUP ?? 3);
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
+export const ROOT = path.resolve(__dirname, '..');
+export const REGISTER = path.join(ROOT, 'scripts/swc-register.js');
+export const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+export const WARMUP = Number(process.env.BENCH_WARMUP ?? 3);
+export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const APP_ID = '2021000000000001';
 const SELLER_ID = '2088000000000001';
 const JWT_SECRET = `bench-${randomUUID()}-${randomUUID()}`;
-const CORES = os.availableParallelism();
+export const CORES = os.availableParallelism();
 
-const log = (line: string) => process.stdout.write(`${line}\n`);
+export const log = (line: string) => process.stdout.write(`${line}\n`);
 const pem = (key: ReturnType<typeof generateKeyPairSync>['privateKey']) => key.export({ format: 'pem', type: 'pkcs8' }).toString();
 
 interface WorkloadResult {
@@ -56,8 +60,41 @@ interface WorkloadResult {
   answered: number[];
 }
 
+/** Load processes still running: stopped with the rest on Ctrl-C. */
+const loadProcesses = new Set<ChildProcess>();
+
+export function track<T extends ChildProcess>(child: T): T {
+  loadProcesses.add(child);
+  child.once('exit', () => loadProcesses.delete(child));
+  return child;
+}
+
+let interrupted = false;
+
+/**
+ * On Ctrl-C (SIGINT) or SIGTERM: stops the load processes, then runs `cleanup` (servers, PostgreSQL, scratch
+ * files) and exits 130 / 143. Returns the function that removes the handlers.
+ */
+export function stopOnSignals(cleanup: () => Promise<void>): () => void {
+  const handler = (signal: NodeJS.Signals) => {
+    if (interrupted) return;
+    interrupted = true;
+    process.stdout.write(`\n${signal}: stopping everything the benchmark started\n`);
+    for (const child of loadProcesses) child.kill('SIGTERM');
+    cleanup()
+      .catch((err) => process.stderr.write(`cleanup: ${err instanceof Error ? err.message : err}\n`))
+      .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return () => {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+  };
+}
+
 /** Runs code in `workers` worker threads (each loads TypeScript through the swc hook) and collects their results. */
-function inWorkers<T>(workers: number, code: string, data: (i: number) => unknown): Promise<T[]> {
+export function inWorkers<T>(workers: number, code: string, data: (i: number) => unknown): Promise<T[]> {
   return Promise.all(
     Array.from(
       { length: workers },
@@ -116,7 +153,7 @@ async function pgCeilings(url: string): Promise<{ insert: number; update: number
 }
 
 /** CPU time of the PostgreSQL server: the postmaster and every backend it forked. */
-function postgresCpuMs(postmaster: number): number {
+export function postgresCpuMs(postmaster: number): number {
   let ms = 0;
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -173,7 +210,7 @@ function procStat(pid: number): { cpuMs: number; rssMb: number } {
 /** The benchmark's own metrics token: in production only its holder may reset the event-loop window. */
 const METRICS_TOKEN = `bench-${randomBytes(16).toString('hex')}`;
 
-async function eventLoopP99(base: string, reset: boolean, processes = Number(process.env.BENCH_WORKERS ?? 1)): Promise<number> {
+export async function eventLoopP99(base: string, reset: boolean, processes = Number(process.env.BENCH_WORKERS ?? 1)): Promise<number> {
   const seen = new Map<string, number>();
   for (let i = 0; i < processes * 8 && seen.size < processes; i++) {
     const text = await (
@@ -197,7 +234,7 @@ async function workload(
   const specFile = path.join(os.tmpdir(), `bench-spec-${process.pid}-${name}.json`);
   const answeredFile = path.join(os.tmpdir(), `bench-answered-${process.pid}-${name}.json`);
   fs.writeFileSync(specFile, JSON.stringify({ url: server.url, method: 'POST', connections: CONNECTIONS, warmupSeconds: WARMUP, seconds: SECONDS, answeredFile, ...spec }));
-  const child = spawn(process.execPath, ['-r', REGISTER, path.join(__dirname, 'load.ts'), specFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = track(spawn(process.execPath, ['-r', REGISTER, path.join(__dirname, 'load.ts'), specFile], { stdio: ['ignore', 'pipe', 'pipe'] }));
   let out = '';
   let before = { cpuMs: 0, rssMb: 0 };
   let pgBefore = 0;
@@ -260,65 +297,161 @@ function waitForBanner(child: ChildProcess): Promise<void> {
   });
 }
 
+/** The project's build (tsc), which the benchmark runs: the server as production runs it. */
+export function buildProject(): void {
+  const build = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.build.json')], { cwd: ROOT, stdio: 'inherit' });
+  if (build.status !== 0) throw new Error('the build failed');
+}
+
+export interface ProjectServer {
+  child: ChildProcess;
+  url: string;
+  pid: number;
+  /** The benchmark "Alipay" private key (PKCS#8 PEM) whose public half the server trusts. */
+  alipayPem: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The server from the build (NODE_ENV=production) with fresh keys. `detached` starts it in a process group of its
+ * own (WORKERS included), so that it can be paused and stopped as a whole; `env` adds or overrides settings.
+ */
+export async function startProject(work: string, dbUrl: string, options: { detached?: boolean; env?: Record<string, string> } = {}): Promise<ProjectServer> {
+  const appKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+  const alipayKey = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const profileDir = process.env.BENCH_PROFILE ? path.resolve(process.env.BENCH_PROFILE) : null;
+  const profile = profileDir ? ['-r', path.join(__dirname, 'profiler-hook.js')] : [];
+  const child = spawn(process.execPath, [...profile, path.join(ROOT, 'dist/src/main.js')], {
+    cwd: work,
+    detached: options.detached ?? false,
+    env: {
+      PATH: process.env.PATH,
+      NODE_ENV: 'production',
+      PORT: String(port),
+      DATABASE_URL: dbUrl,
+      DATA_DIR: path.join(work, 'data'),
+      DB_POOL_SIZE: process.env.BENCH_DB_POOL ?? '20',
+      JWT_SECRET,
+      METRICS_TOKEN,
+      ALIPAY_GATEWAY: 'https://openapi.alipay.com/gateway.do',
+      ALIPAY_APP_ID: APP_ID,
+      ALIPAY_SELLER_ID: SELLER_ID,
+      ALIPAY_APP_PRIVATE_KEY: pem(appKey),
+      ALIPAY_PUBLIC_KEY: alipayKey.publicKey.export({ format: 'pem', type: 'spki' }).toString(),
+      JOBS_ENABLED: 'false',
+      WORKERS: process.env.BENCH_WORKERS ?? '1',
+      LOG_LEVEL: 'warn',
+      UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? String(CORES),
+      ...(profileDir ? { BENCH_PROFILE_DIR: profileDir } : {}),
+      ...options.env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    try {
+      if (options.detached) process.kill(-child.pid!, 'SIGCONT'); // it may have been paused
+      child.kill('SIGTERM');
+    } catch {
+      // gone meanwhile
+    }
+    const timer = setTimeout(() => {
+      try {
+        process.kill(options.detached ? -child.pid! : child.pid!, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }, 15_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  try {
+    await waitForBanner(child);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { child, url, pid: child.pid!, alipayPem: pem(alipayKey.privateKey), stop };
+}
+
+/** PostgreSQL as the benchmark runs it: durable (fsync and synchronous_commit on), room for every pool. */
+export function startBenchPostgres(work: string): Promise<RunningPostgres> {
+  return startEmbeddedPostgres({ root: path.join(work, 'pg'), durable: true, settings: { max_connections: 300 } });
+}
+
+/** Prints and returns the machine's ceilings. */
+export async function measureCeilings(dbUrl: string): Promise<{ rsa: number; insert: number; update: number }> {
+  log('▶ ceilings: RSA-2048 SHA256 signatures on all cores, PostgreSQL single-row INSERT and UPDATE with 16 clients');
+  const rsa = await rsaCeiling();
+  log(`    RSA-2048 sign: ${Math.round(rsa)}/s`);
+  const pgRates = await pgCeilings(dbUrl);
+  log(`    INSERT: ${Math.round(pgRates.insert)}/s   UPDATE: ${Math.round(pgRates.update)}/s`);
+  return { rsa, ...pgRates };
+}
+
+/** `--peer NAME` or `--peer=NAME` on the command line, else BENCH_PEER. */
+function peerArgument(argv: string[]): string | null {
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--peer') return argv[i + 1] ?? '';
+    if (argv[i].startsWith('--peer=')) return argv[i].slice('--peer='.length);
+  }
+  return process.env.BENCH_PEER || null;
+}
+
 async function main(): Promise<void> {
+  const peer = peerArgument(process.argv.slice(2));
+  if (peer !== null && peer !== 'seed') throw new Error(`unknown --peer ${JSON.stringify(peer)} (known: seed)`);
+  if (peer === 'seed') {
+    // loaded only when asked for (it imports this file's helpers)
+    const { runSeedPeer, seedDir } = require('./peer-seed') as typeof import('./peer-seed');
+    const dir = seedDir();
+    if (fs.existsSync(path.join(dir, 'server.py'))) {
+      if (await runSeedPeer(dir)) return;
+    } else {
+      log(`reference not found at ${dir}: measuring the project alone`);
+    }
+  }
+  await projectAlone();
+}
+
+/** The project alone (`npm run bench`). */
+async function projectAlone(): Promise<void> {
   const started = Date.now();
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'alipay-svc-bench-'));
   fs.chmodSync(work, 0o755);
   let pg: RunningPostgres | null = null;
-  let server: ChildProcess | null = null;
+  let server: ProjectServer | null = null;
+  let cleaning: Promise<void> | null = null;
+  const cleanup = () =>
+    (cleaning ??= (async () => {
+      await server?.stop();
+      await pg?.stop();
+      fs.rmSync(work, { recursive: true, force: true });
+    })());
+  const unhook = stopOnSignals(cleanup);
   try {
     log(`machine: ${CORES} cores, ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`);
     log('▶ starting PostgreSQL (durable: fsync and synchronous_commit on)');
-    pg = await startEmbeddedPostgres({ root: path.join(work, 'pg'), durable: true, settings: { max_connections: 300 } });
+    pg = await startBenchPostgres(work);
     const admin = new Pool({ connectionString: pg.url(), max: 1 });
     await admin.query('create database bench');
     await admin.end();
     const dbUrl = pg.url('bench', 'socket');
 
-    log('▶ ceilings: RSA-2048 SHA256 signatures on all cores, PostgreSQL single-row INSERT and UPDATE with 16 clients');
-    const rsa = await rsaCeiling();
-    log(`    RSA-2048 sign: ${Math.round(rsa)}/s`);
-    const pgRates = await pgCeilings(dbUrl);
-    log(`    INSERT: ${Math.round(pgRates.insert)}/s   UPDATE: ${Math.round(pgRates.update)}/s`);
+    const ceilings = await measureCeilings(dbUrl);
+    const rsa = ceilings.rsa;
+    const pgRates = { insert: ceilings.insert, update: ceilings.update };
 
     log('▶ building (tsc) and starting the server from the build (NODE_ENV=production) with fresh keys');
-    const build = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.build.json')], { cwd: ROOT, stdio: 'inherit' });
-    if (build.status !== 0) throw new Error('the build failed');
-    const appKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
-    const alipayKey = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
-    const profileDir = process.env.BENCH_PROFILE ? path.resolve(process.env.BENCH_PROFILE) : null;
-    const profile = profileDir ? ['-r', path.join(__dirname, 'profiler-hook.js')] : [];
-    server = spawn(process.execPath, [...profile, path.join(ROOT, 'dist/src/main.js')], {
-      cwd: work,
-      env: {
-        PATH: process.env.PATH,
-        NODE_ENV: 'production',
-        PORT: String(port),
-        DATABASE_URL: dbUrl,
-        DATA_DIR: path.join(work, 'data'),
-        DB_POOL_SIZE: process.env.BENCH_DB_POOL ?? '20',
-        JWT_SECRET,
-        METRICS_TOKEN,
-        ALIPAY_GATEWAY: 'https://openapi.alipay.com/gateway.do',
-        ALIPAY_APP_ID: APP_ID,
-        ALIPAY_SELLER_ID: SELLER_ID,
-        ALIPAY_APP_PRIVATE_KEY: pem(appKey),
-        ALIPAY_PUBLIC_KEY: alipayKey.publicKey.export({ format: 'pem', type: 'spki' }).toString(),
-        JOBS_ENABLED: 'false',
-        WORKERS: process.env.BENCH_WORKERS ?? '1',
-        LOG_LEVEL: 'warn',
-        UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? String(CORES),
-        ...(profileDir ? { BENCH_PROFILE_DIR: profileDir } : {}),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    await waitForBanner(server);
-    const target = { url, pid: server.pid!, postmaster: pg.pid };
+    buildProject();
+    server = await startProject(work, dbUrl);
+    const target = { url: server.url, pid: server.pid, postmaster: pg.pid };
 
     log('▶ preparing data: users and tokens, orders to pay, pre-signed notifies');
-    const data = await prepare(dbUrl, work, pem(alipayKey.privateKey));
+    const data = await prepare(dbUrl, work, server.alipayPem);
 
     const only = process.env.BENCH_ONLY?.split(',');
     const wanted = (name: string) => !only || only.includes(name);
@@ -330,10 +463,12 @@ async function main(): Promise<void> {
       results.push(await workload('generatePayLink', target, { path: '/graphql', dataFile: data.payLink, contentType: 'application/json', expect: 'graphql' }, { name: 'RSA-2048 sign', rate: rsa }));
     }
     if (wanted('notify')) {
-      results.push(await workload('notify', target, { path: '/alipay/notify', dataFile: data.notify, contentType: 'application/x-www-form-urlencoded; charset=utf-8', expect: 'success' }, { name: 'PostgreSQL UPDATE', rate: pgRates.update }));
+      results.push(await workload('notify', target, { path: '/alipay/notify', dataFile: data.notify[0], contentType: 'application/x-www-form-urlencoded; charset=utf-8', expect: 'success' }, { name: 'PostgreSQL UPDATE', rate: pgRates.update }));
     }
     const notify = results.find((r) => r.name === 'notify');
-    const check = notify ? await verifyNotifies(dbUrl, notify.answered, Math.min(notify.used, data.notifyCount)) : { ok: true, expected: 0, paid: 0, otherChanged: 0 };
+    const check = notify
+      ? await verifyNotifies(dbUrl, [{ offset: 0, answered: notify.answered, sent: Math.min(notify.used, data.notifyCount) }], data.notifyCount)
+      : { ok: true, expected: 0, paid: 0, otherChanged: 0 };
     for (const r of results) r.answered = [];
 
     const report = {
@@ -345,28 +480,40 @@ async function main(): Promise<void> {
       notifyCheck: check,
       durationSeconds: (Date.now() - started) / 1000,
     };
-    fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true });
-    const file = path.join(__dirname, 'results', `${report.date.replace(/[:.]/g, '-')}.json`);
-    fs.writeFileSync(file, JSON.stringify(report, null, 2));
+    const file = writeReport(report);
     log(`\n${table(report)}`);
     log(`\nnotify check: ${check.expected} notifies answered success, ${check.paid} orders paid (each with one status-change row); ${check.otherChanged} wrong${check.ok ? '' : '  ← FAILED'}`);
     log(`results: ${path.relative(ROOT, file)}   (${report.durationSeconds.toFixed(0)} s)`);
     if (!check.ok) process.exitCode = 1;
   } finally {
-    if (server && server.exitCode === null) {
-      server.kill('SIGTERM');
-      await new Promise((r) => server!.once('exit', r));
-    }
-    await pg?.stop();
-    fs.rmSync(work, { recursive: true, force: true });
+    unhook();
+    await cleanup();
   }
 }
 
-/** Users, tokens, orders and pre-signed notifies, written straight into the database and into request files. */
-async function prepare(dbUrl: string, dir: string, alipayPem: string): Promise<{ createOrder: string; payLink: string; notify: string; notifyCount: number }> {
+/** bench/results/<date>.json (gitignored). */
+export function writeReport(report: { date: string }): string {
+  fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true });
+  const file = path.join(__dirname, 'results', `${report.date.replace(/[:.]/g, '-')}.json`);
+  fs.writeFileSync(file, JSON.stringify(report, null, 2));
+  return file;
+}
+
+/**
+ * Users, tokens, orders and pre-signed notifies, written straight into the database and into request files.
+ * `rounds` notify files of `notifies` each, for distinct orders (a round never re-sends an earlier round's notify).
+ */
+export async function prepare(
+  dbUrl: string,
+  dir: string,
+  alipayPem: string,
+  options: { notifies?: number; rounds?: number } = {},
+): Promise<{ createOrder: string; payLink: string; notify: string[]; notifyCount: number }> {
   const pool = new Pool({ connectionString: dbUrl, max: 4 });
   const USERS = 5000;
-  const NOTIFIES = Number(process.env.BENCH_NOTIFIES ?? 40_000);
+  const NOTIFIES = options.notifies ?? Number(process.env.BENCH_NOTIFIES ?? 40_000);
+  const ROUNDS = options.rounds ?? 1;
+  const TOTAL = NOTIFIES * ROUNDS;
   await pool.query(`insert into users (id, created_at) select 'bench-u-' || i, now() from generate_series(0, $1 - 1) i`, [USERS]);
   await pool.query(
     `insert into orders (id, order_no, user_id, subject, amount, status, refunded_amount, expires_at, created_at, updated_at)
@@ -378,7 +525,7 @@ async function prepare(dbUrl: string, dir: string, alipayPem: string): Promise<{
     `insert into orders (id, order_no, user_id, subject, amount, status, refunded_amount, expires_at, created_at, updated_at)
      select gen_random_uuid(), 'BN' || lpad(i::text, 10, '0'), 'bench-u-' || (i % $2), 'bench notify', 9.99, 'WAIT_BUYER_PAY', 0,
             now() + interval '1 day', now(), now() from generate_series(0, $1 - 1) i`,
-    [NOTIFIES, USERS],
+    [TOTAL, USERS],
   );
   const payOrders = (await pool.query<{ id: string; user_id: string }>(`select id, user_id from orders where order_no like 'BP%' order by order_no`)).rows;
   await pool.end();
@@ -403,7 +550,7 @@ async function prepare(dbUrl: string, dir: string, alipayPem: string): Promise<{
     payOrders.map((o, i) => JSON.stringify({ headers: { authorization: `Bearer ${tokens[i]}` }, body: JSON.stringify({ query: linkQuery, variables: { id: o.id } }) })),
   );
 
-  const per = Math.ceil(NOTIFIES / CORES);
+  const per = Math.ceil(TOTAL / CORES);
   const parts = await inWorkers<string[]>(CORES, `
     const { parentPort, workerData } = require('node:worker_threads');
     const crypto = require('node:crypto');
@@ -418,26 +565,41 @@ async function prepare(dbUrl: string, dir: string, alipayPem: string): Promise<{
       }
       parentPort.postMessage(out);
     })();
-  `, (i) => ({ pem: alipayPem, from: i * per, to: Math.min(NOTIFIES, (i + 1) * per) }));
-  const notify = write('notify', parts.flat());
+  `, (i) => ({ pem: alipayPem, from: Math.min(TOTAL, i * per), to: Math.min(TOTAL, (i + 1) * per) }));
+  const all = parts.flat();
+  const notify = Array.from({ length: ROUNDS }, (_, r) => write(ROUNDS === 1 ? 'notify' : `notify-${r + 1}`, all.slice(r * NOTIFIES, (r + 1) * NOTIFIES)));
   return { createOrder, payLink, notify, notifyCount: NOTIFIES };
 }
 
 /**
- * After the notify run: every order whose notify was answered `success` is paid; no order whose notify was never
+ * After the notify runs: every order whose notify was answered `success` is paid; no order whose notify was never
  * sent is paid (a notify still in flight when the window closed may have been committed without its answer
- * arriving); no other order changed.
+ * arriving); no other order changed. One slice per notify run: its first order (`offset`), the indices in its
+ * file answered well, and how many of its notifies were sent (the rest of its `size` must stay unpaid).
  */
-async function verifyNotifies(dbUrl: string, answered: number[], sent: number): Promise<{ ok: boolean; expected: number; paid: number; otherChanged: number }> {
+export async function verifyNotifies(
+  dbUrl: string,
+  slices: { offset: number; answered: number[]; sent: number }[],
+  size: number,
+): Promise<{ ok: boolean; expected: number; paid: number; otherChanged: number }> {
   const pool = new Pool({ connectionString: dbUrl, max: 1 });
   const paidRows = (await pool.query<{ i: number }>(`select substr(order_no, 3)::int as i from orders where order_no like 'BN%' and status = 'TRADE_SUCCESS'`)).rows;
   const paid = new Set(paidRows.map((r) => r.i));
-  const missing = answered.filter((i) => !paid.has(i)).length;
-  const beyond = paidRows.filter((r) => r.i >= sent).length;
+  let missing = 0;
+  let beyond = 0;
+  let expected = 0;
+  const covered = new Set<number>();
+  for (const s of slices) {
+    const answered = new Set(s.answered.map((i) => s.offset + i));
+    expected += answered.size;
+    missing += [...answered].filter((i) => !paid.has(i)).length;
+    beyond += paidRows.filter((r) => r.i >= s.offset + s.sent && r.i < s.offset + size).length;
+    for (let i = s.offset; i < s.offset + size; i++) covered.add(i);
+  }
+  beyond += paidRows.filter((r) => !covered.has(r.i)).length; // a slice that was never sent
   const others = Number((await pool.query<{ n: string }>(`select count(*)::text as n from orders where order_no not like 'BN%' and status <> 'WAIT_BUYER_PAY'`)).rows[0].n);
   const events = Number((await pool.query<{ n: string }>(`select count(*)::text as n from order_events e join orders o on o.id = e.order_id where o.order_no like 'BN%' and e.type = 'STATUS_CHANGED'`)).rows[0].n);
   await pool.end();
-  const expected = new Set(answered).size;
   return { ok: missing === 0 && beyond === 0 && others === 0 && events === paid.size, expected, paid: paid.size, otherChanged: others + beyond + missing };
 }
 
@@ -476,7 +638,10 @@ function table(report: { results: WorkloadResult[]; ceilings: Record<string, num
   return rows.map((r) => `| ${r.map((cell, c) => cell.padEnd(widths[c])).join(' | ')} |`).join('\n');
 }
 
-main().catch((err) => {
-  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : err}\n`);
-  process.exit(1);
-});
+if (require.main === module) {
+  main().catch((err) => {
+    if (interrupted) return; // the signal handler stops everything and exits
+    process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : err}\n`);
+    process.exit(1);
+  });
+}
