@@ -59,7 +59,8 @@ async function refundData(tx: SqlExecutor, event: CommittedEvent): Promise<Recor
   return { id: null, outRequestNo, amount: event.refundedNow ?? event.amount ?? null, status: event.type === 'refund.failed' ? 'FAILED' : 'SUCCEEDED' };
 }
 
-const ENDPOINTS_SQL = `select id, events from webhook_endpoints where enabled`;
+/** The enabled endpoints and the event types each wants (null: all). */
+export type EnabledEndpoints = ReadonlyArray<{ id: string; events: string[] | null }>;
 const INSERT_SQL = `
   with event as (
     insert into webhook_events (id, type, order_id, body, created_at) values ($1, $2, $3, $4, $5) returning seq)
@@ -73,12 +74,20 @@ const INSERT_SQL = `
  * pool's `beforeCommit`): the event row with the exact body every attempt will send, and one delivery per enabled
  * endpoint that wants its type. A rolled-back change leaves no row; a committed one cannot lose its event.
  */
-export async function writeOutbox(tx: SqlExecutor, events: readonly CommittedEvent[]): Promise<OutboxEntry[]> {
+export async function writeOutbox(
+  tx: SqlExecutor,
+  events: readonly CommittedEvent[],
+  endpoints: (tx: SqlExecutor) => Promise<EnabledEndpoints>,
+  options: { describeUnsent: boolean },
+): Promise<OutboxEntry[]> {
   const wanted = events.map((event) => ({ event, type: webhookTypeOf(event) })).filter((e): e is { event: CommittedEvent; type: WebhookEventType } => e.type !== null);
   if (!wanted.length) return [];
-  const { rows: endpoints } = await tx.query<{ id: string; events: string[] | null }>(ENDPOINTS_SQL);
+  const enabled = await endpoints(tx);
   const written: OutboxEntry[] = [];
   for (const { event, type } of wanted) {
+    const targets = enabled.filter((e) => !e.events || e.events.includes(type)).map((e) => e.id);
+    // Nobody to send it to: nothing to write (in development, the body is still described in the log).
+    if (!targets.length && !options.describeUnsent) continue;
     const orderId = typeof event.orderId === 'string' ? event.orderId : null;
     const order = orderId ? await readOrder(tx, { id: orderId }) : null;
     if (!order) continue;
@@ -90,7 +99,6 @@ export async function writeOutbox(tx: SqlExecutor, events: readonly CommittedEve
     const at = new Date();
     const id = `msg_${randomUUID().replace(/-/g, '')}`;
     const body = JSON.stringify({ type, timestamp: at.toISOString(), data });
-    const targets = endpoints.filter((e) => !e.events || e.events.includes(type)).map((e) => e.id);
     if (targets.length) await tx.query(INSERT_SQL, [id, type, order.id, body, at, targets]);
     written.push({ id, type, body, deliveries: targets.length });
   }

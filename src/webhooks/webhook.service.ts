@@ -11,7 +11,7 @@ import type { WebhookConfig } from '../config';
 import { inTransaction, prepared, type CommitHooks, type CommittedEvent, type SqlExecutor } from '../db/sql';
 import { checkReachable, checkWebhookUrl, DestinationError, originOf } from './webhook.destination';
 import { WEBHOOK_EVENT_TYPES, WebhookDeliveryStatus, type WebhookEventType } from './webhook.entities';
-import { writeOutbox, type OutboxEntry } from './webhook.outbox';
+import { writeOutbox, type EnabledEndpoints, type OutboxEntry } from './webhook.outbox';
 import { sendWebhook } from './webhook.sender';
 
 export interface WebhookEndpointRecord {
@@ -56,6 +56,8 @@ export const MAX_ENDPOINTS = 20;
 const BATCH = 10;
 /** Serializes the environment endpoint's set-up across instances starting together. */
 const ENV_ENDPOINT_LOCK_KEY = 7_204_311_002;
+/** How long a process trusts its list of enabled endpoints. */
+const ENDPOINT_CACHE_MS = 1000;
 
 const ENDPOINT_COLUMNS = `id, url, events, enabled, from_env, created_at, disabled_at`;
 type EndpointRow = { id: string; url: string; events: string[] | null; enabled: boolean; from_env: boolean; created_at: Date; disabled_at: Date | null };
@@ -135,6 +137,7 @@ type Claimed = { id: string; event_id: string; type: string; body: string; attem
  */
 export class WebhookService {
   private readonly written = new WeakMap<readonly CommittedEvent[], OutboxEntry[]>();
+  private endpointCache: { at: number; rows: EnabledEndpoints } | null = null;
   private readonly db: SqlExecutor;
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
@@ -154,7 +157,7 @@ export class WebhookService {
   /** The pool's commit hooks: write the outbox inside the transaction; after the commit, start delivering. */
   readonly hooks: Required<CommitHooks> = {
     beforeCommit: async (tx, events) => {
-      const entries = await writeOutbox(tx, events);
+      const entries = await writeOutbox(tx, events, (db) => this.enabledEndpoints(db), { describeUnsent: this.options.development });
       if (entries.length) this.written.set(events, entries);
     },
     afterCommit: (events) => {
@@ -172,6 +175,18 @@ export class WebhookService {
       }
     },
   };
+
+  /**
+   * The enabled endpoints, read at most once a second per process (a notify's transaction is spared the query). An
+   * endpoint created or disabled here is seen at once; one created on another instance within a second.
+   */
+  private async enabledEndpoints(db: SqlExecutor): Promise<EnabledEndpoints> {
+    const cached = this.endpointCache;
+    if (cached && Date.now() - cached.at < ENDPOINT_CACHE_MS) return cached.rows;
+    const { rows } = await db.query<{ id: string; events: string[] | null }>(`select id, events from webhook_endpoints where enabled`);
+    this.endpointCache = { at: Date.now(), rows };
+    return rows;
+  }
 
   /** Makes the environment's endpoint (WEBHOOK_URL + WEBHOOK_SECRET) the one enabled `fromEnv` endpoint, or disables them all. */
   async syncEnvironmentEndpoint(): Promise<void> {
@@ -193,6 +208,7 @@ export class WebhookService {
         await tx.query(`update webhook_endpoints set enabled = true, disabled_at = null where id = $1`, [same.id]);
       }
     });
+    this.endpointCache = null;
   }
 
   start(): void {
@@ -308,6 +324,7 @@ export class WebhookService {
       );
       return toEndpoint(rows[0]);
     });
+    this.endpointCache = null;
     this.logger.info('webhook endpoint created', { endpointId: record.id, endpoint: originOf(record.url), events: record.events ?? 'all', by: ctx.user.id });
     return { ...record, secret };
   }
@@ -329,6 +346,7 @@ export class WebhookService {
       const { rows: after } = await tx.query<EndpointRow>(`select ${ENDPOINT_COLUMNS} from webhook_endpoints where id = $1`, [id]);
       return toEndpoint(after[0]);
     });
+    this.endpointCache = null;
     this.logger.info('webhook endpoint disabled', { endpointId: id, by: ctx.user.id });
     return record;
   }
