@@ -37,6 +37,7 @@ import type { PeerLoadResult, PeerLoadSpec } from './peer-load';
 import { canonical, seedNotifyParams, seedSn } from './seed-notify';
 import {
   buildProject,
+  benchPool,
   CONNECTIONS,
   CORES,
   eventLoopP99,
@@ -617,7 +618,7 @@ export async function runSeedPeer(dir: string): Promise<boolean> {
     log(`${ROUNDS} round${ROUNDS === 1 ? '' : 's'} interleaved, ${CONNECTIONS} connections, ${WARMUP} s warm-up + drain + ${SECONDS} s measured per window; idle servers frozen (SIGSTOP)`);
     log('▶ starting PostgreSQL (durable: fsync and synchronous_commit on), one instance for both');
     pg = await startBenchPostgres(work);
-    const admin = new Pool({ connectionString: pg.url(), max: 1 });
+    const admin = benchPool({ connectionString: pg.url(), max: 1 });
     await admin.query('create database bench');
     await admin.query(`create database ${SEED_DB}`);
     const pgVersion = (await admin.query<{ server_version: string }>('show server_version')).rows[0].server_version;
@@ -629,7 +630,7 @@ export async function runSeedPeer(dir: string): Promise<boolean> {
     const seedDsn = socketHost
       ? `postgresql://postgres:${encodeURIComponent(password)}@/${SEED_DB}?host=${encodeURIComponent(socketHost)}&port=${pg.port}`
       : pg.url(SEED_DB);
-    seedPool = new Pool({ connectionString: pg.url(SEED_DB, 'socket'), max: 4 });
+    seedPool = benchPool({ connectionString: pg.url(SEED_DB, 'socket'), max: 4 });
     await seedPool.query(fs.readFileSync(path.join(dir, 'schema.sql'), 'utf8'));
 
     const ceilings = await measureCeilings(dbUrl);

@@ -1,7 +1,8 @@
-import { AlipayClient, type AlipayClientOptions } from './alipay.client';
+import { AlipayClient, AlipayError, AlipayResponseError, type AlipayClientOptions } from './alipay.client';
 import { encodeForm } from './alipay.form';
 import { commonParams, payBizContent, PRODUCTS, type AppIdentity, type PayProduct, type TradeRequest } from './alipay.pay';
 import { signParams, verifyCallback, type CallbackRule, type Params } from './alipay.signer';
+import { downloadStatement, type DownloadOptions } from './alipay.statement';
 import { beijingTime } from './alipay.time';
 
 /** The app's identity plus what the gateway client needs (gateway URL, keys, certificate SN, timeouts). */
@@ -31,6 +32,16 @@ export interface RefundAnswer {
   /** Whether money moved in this call (refund), or the refund is known and done (refund query). */
   done: boolean;
 }
+
+/**
+ * What alipay.data.dataservice.bill.downloadurl.query tells: a link to the day's statement zip (valid for about
+ * 30 seconds), or that there is no bill for that day (a verified business error such as `isp.bill_not_exist`:
+ * nothing to reconcile, not a failure).
+ */
+export type BillDownloadAnswer = { url: string } | { none: true; subCode: string; subMsg: string | null };
+
+/** Sub-codes that mean "there is no bill for that day". */
+const NO_BILL = /bill[_.-]?not[_.-]?exist/i;
 
 const escapeHtml = (text: string) =>
   text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
@@ -152,5 +163,34 @@ export class AlipayProvider {
     const amount = typeof a.refund_amount === 'string' ? a.refund_amount : null;
     const status = typeof a.refund_status === 'string' ? a.refund_status : null;
     return { refundFee: amount, done: amount !== null && (status === null || status === 'REFUND_SUCCESS') };
+  }
+
+  /**
+   * alipay.data.dataservice.bill.downloadurl.query for the day's trade bill (bill_type `trade`, `YYYY-MM-DD`, a
+   * Beijing day). Real Alipay has a day's bill from about 09:00 the next day; before that, and for a day without
+   * business, it answers no bill. Only a verified answer counts as "no bill"; an unsigned one is thrown as the
+   * AlipayError it is. Transport failures and busy answers are retried (idempotent) and then thrown.
+   */
+  async billDownloadUrl(billDate: string): Promise<BillDownloadAnswer> {
+    const m = /^([0-9]{4})-([0-9]{2})-([0-9]{2})$/.exec(billDate);
+    const day = m ? new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))) : null;
+    if (!m || !day || day.toISOString().slice(0, 10) !== billDate) throw new RangeError(`billDate must be a day as YYYY-MM-DD, not ${JSON.stringify(billDate)}`);
+    let a: Record<string, unknown>;
+    try {
+      a = await this.client.exec('alipay.data.dataservice.bill.downloadurl.query', { bill_type: 'trade', bill_date: billDate }, { idempotent: true });
+    } catch (err) {
+      if (err instanceof AlipayError && err.verified && err.subCode && NO_BILL.test(err.subCode)) return { none: true, subCode: err.subCode, subMsg: err.subMsg };
+      throw err;
+    }
+    const url = a.bill_download_url;
+    if (typeof url !== 'string' || !/^https?:\/\/[^\s]+$/i.test(url)) {
+      throw new AlipayResponseError('Alipay answered alipay.data.dataservice.bill.downloadurl.query without an http(s) bill_download_url');
+    }
+    return { url };
+  }
+
+  /** Fetches the statement zip a billDownloadUrl answer names: http(s) only, size-limited, with a time-out. */
+  downloadStatement(url: string, options?: DownloadOptions): Promise<Buffer> {
+    return downloadStatement(url, options);
   }
 }

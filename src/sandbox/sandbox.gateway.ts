@@ -3,6 +3,7 @@ import { parsePublicKey } from '../alipay/alipay.keys';
 import { canonicalString, REQUEST_OMIT, SIGN_TYPES, signText, verifyText, type SignType } from '../alipay/alipay.signer';
 import { parseBeijingTime } from '../alipay/alipay.time';
 import type { SandboxApp } from './sandbox.entities';
+import type { SandboxStatements } from './sandbox.statements';
 import { busy, GatewayError, invalidArgument, missingArgument, type SandboxTrades } from './sandbox.trades';
 
 /** The local Alipay's certificate-mode material: its root and its own public key certificate, with their SNs. */
@@ -28,6 +29,7 @@ const API_METHODS = new Set([
   'alipay.trade.close',
   'alipay.trade.refund',
   'alipay.trade.fastpay.refund.query',
+  'alipay.data.dataservice.bill.downloadurl.query',
 ]);
 
 /**
@@ -43,6 +45,7 @@ export class SandboxGateway {
     private readonly alipayKey: KeyObject,
     private readonly baseUrl: string,
     private readonly certs: SandboxCertificates | null,
+    private readonly statements: SandboxStatements | null = null,
   ) {}
 
   private publicKeyOf(app: SandboxApp): KeyObject {
@@ -124,6 +127,9 @@ export class SandboxGateway {
         return this.trades.close(app, biz);
       case 'alipay.trade.refund':
         return this.trades.refund(app, biz);
+      case 'alipay.data.dataservice.bill.downloadurl.query':
+        if (!this.statements) throw invalidArgument('isv.invalid-method', '不存在的方法名');
+        return this.statements.downloadUrl(app, biz);
       default:
         return this.trades.refundQuery(app, biz);
     }

@@ -1,4 +1,5 @@
 import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { pipeline } from 'node:stream';
 import { certSn } from '../alipay/alipay.cert';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import express, { Router, type Request, type Response } from 'express';
@@ -11,6 +12,7 @@ import { signedReturnQuery } from './sandbox.callbacks';
 import { Scenario, SandboxTradeStatus } from './sandbox.entities';
 import { SandboxGateway, type SandboxCertificates } from './sandbox.gateway';
 import { SandboxNotifier } from './sandbox.notifier';
+import { SandboxStatements } from './sandbox.statements';
 import { cashierPage, CONSOLE_HEADERS, consolePage, errorPage, messagePage, PAGE_HEADERS, tradeAnchor } from './sandbox.pages';
 import { GatewayError, invalidArgument, SandboxTrades } from './sandbox.trades';
 
@@ -33,6 +35,8 @@ export interface LocalAlipayOptions {
    * (SANDBOX_CONTROL_TOKEN), and apps must register the URL prefixes their notify/return URLs start with.
    */
   controlToken?: string | null;
+  /** How long a statement's bill_download_url works (default 30 s real time, as Alipay's). */
+  statementLinkTtlMs?: number;
 }
 
 const GATEWAY_BODY_LIMIT = 64 * 1024;
@@ -47,11 +51,17 @@ export class LocalAlipay {
   readonly trades: SandboxTrades;
   readonly gateway: SandboxGateway;
   readonly notifier: SandboxNotifier;
+  readonly statements: SandboxStatements;
   readonly publicKeyPem: string;
 
   constructor(private readonly options: LocalAlipayOptions) {
     this.trades = new SandboxTrades(options.orm, { baseUrl: options.baseUrl, sellerId: options.sellerId, timeScale: options.timeScale });
-    this.gateway = new SandboxGateway(this.trades, options.alipayKey, options.baseUrl, options.certs);
+    this.statements = new SandboxStatements(
+      options.orm,
+      { baseUrl: options.baseUrl, sellerId: options.sellerId, linkTtlMs: options.statementLinkTtlMs },
+      options.logger,
+    );
+    this.gateway = new SandboxGateway(this.trades, options.alipayKey, options.baseUrl, options.certs, this.statements);
     // Compressed time (tests, demos) polls often enough for the shortened retry waits to mean something.
     const pollMs = options.pollMs ?? (options.timeScale < 0.01 ? 50 : 500);
     this.notifier = new SandboxNotifier(options.orm, this.trades, options.alipayKey, { timeScale: options.timeScale, pollMs }, options.logger);
@@ -258,17 +268,38 @@ export class LocalAlipay {
       }),
     );
 
+    // A statement's bill_download_url: open like Alipay's (an unguessable token that expires in 30 s), GET only.
+    // Whatever is wrong with the address (malformed, unknown, expired) gets the same plain 404.
+    router.get('/bills/:file', (req, res, next) => {
+      const file = this.statements.open(String(req.params.file));
+      if (!file) {
+        res.status(404).set('cache-control', 'no-store').type('text/plain').send('not found');
+        return;
+      }
+      res.status(200).set({
+        'content-type': 'application/zip',
+        'content-disposition': `attachment; filename="${file.fileName}"`,
+        'cache-control': 'no-store',
+        'x-content-type-options': 'nosniff',
+      });
+      // A failure midway cuts the download short (a truncated zip is refused by any reader); a client that goes
+      // away stops the build.
+      pipeline(file.stream, res, (err) => {
+        if (err && !res.headersSent) next(err);
+      });
+    });
+
     // ---- the console and the control API (tests, demos, other services) ----
     const json = express.json({ limit: '16kb' });
     const control = (req: Request, res: Response, next: (err?: unknown) => void) => {
       if (this.controls(req)) return next();
       res.status(401).set('www-authenticate', 'Bearer').type('text/plain').send('the local Alipay control API needs Authorization: Bearer <SANDBOX_CONTROL_TOKEN>');
     };
-    // gateway.do and the cashier are Alipay's own surfaces (signed requests, unguessable cashier tokens), the public
-    // key and certificates are public: they stay open. Everything else (the console and its buttons, apps, scenarios,
+    // gateway.do, the cashier and the statement links are Alipay's own surfaces (signed requests, unguessable
+    // tokens), the public key and certificates are public: they stay open. Everything else (the console and its buttons, apps, scenarios,
     // trade views) is guarded: a list of what is open, because Express matches routes case-insensitively and with a
     // trailing slash (`/Scenario`, `/scenario/` reach PUT /scenario), so a list of what is guarded would miss spellings.
-    const OPEN = /^\/(gateway\.do|cashier\/[^/]+(\/(pay|cancel))?|public-key|certs\/[^/]+)$/;
+    const OPEN = /^\/(gateway\.do|cashier\/[^/]+(\/(pay|cancel))?|public-key|certs\/[^/]+|bills\/[^/]+)$/;
     router.use((req, res, next) => (OPEN.test(req.path) ? next() : control(req, res, next)));
     router.get(
       '/',
