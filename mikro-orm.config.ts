@@ -11,6 +11,7 @@ import { PaymentException } from './src/payments/payment-exception.entity';
 import { OrderWatcher } from './src/graphql/order-watcher.entity';
 import { SANDBOX_ENTITIES } from './src/sandbox/sandbox.entities';
 import { WEBHOOK_ENTITIES } from './src/webhooks/webhook.entities';
+import { RECONCILIATION_ENTITIES } from './src/reconciliation/reconciliation.entities';
 import { migrationsList } from './src/db/migrations';
 
 /**
@@ -18,7 +19,7 @@ import { migrationsList } from './src/db/migrations';
  * explicitly (no folder scanning), so the same config works from TypeScript sources and from the tsc build.
  * The connection URL is supplied by the caller (the service passes its embedded or configured database).
  */
-export const ENTITIES = [User, Order, OrderEvent, CallbackLog, Refund, PaymentException, OrderWatcher, ...WEBHOOK_ENTITIES, ...SANDBOX_ENTITIES];
+export const ENTITIES = [User, Order, OrderEvent, CallbackLog, Refund, PaymentException, OrderWatcher, ...WEBHOOK_ENTITIES, ...RECONCILIATION_ENTITIES, ...SANDBOX_ENTITIES];
 
 export default defineConfig({
   entities: ENTITIES,

@@ -42,6 +42,7 @@ import { bearerMatches } from './common/http';
 import { StartupError } from './db/orm';
 import { LocalAlipay } from './sandbox/sandbox.server';
 import { WebhookService } from './webhooks/webhook.service';
+import { ReconciliationService } from './reconciliation/reconciliation.service';
 
 export interface AppDeps {
   config: Config;
@@ -143,7 +144,8 @@ async function buildApp(deps: AppDeps, started: Array<() => Promise<unknown>>): 
   const trades = new TradeService(pool, alipay, orders, refunds, paymentExceptions, logger);
   const payLinks = new PayLinkService(orders, alipay, { publicUrl: config.publicUrl, frontendReturnUrl: config.frontendReturnUrl }, logger);
   const history = new OrderHistoryService(pool);
-  const services: Services = { users: new UserService(), orders, payLinks, trades, refunds, paymentExceptions, history, orderEvents, webhooks, logger };
+  const reconciliation = new ReconciliationService(pool, alipay, trades, logger.child({ component: 'reconciliation' }), metrics);
+  const services: Services = { users: new UserService(), orders, payLinks, trades, refunds, paymentExceptions, history, orderEvents, webhooks, reconciliation, logger };
   const callbacks = new CallbackService(pool, alipay, refunds, paymentExceptions, { sellerId: config.alipay.sellerId }, logger, metrics);
 
   let localAlipay: LocalAlipay | null = null;
@@ -183,6 +185,7 @@ async function buildApp(deps: AppDeps, started: Array<() => Promise<unknown>>): 
             ['retry_refunds', () => refunds.retryPending()],
             ['retry_payment_exceptions', () => paymentExceptions.retryPending()],
             ['purge_unverified_callbacks', () => callbacks.purgeUnverified(config.callbackLogRetentionMs)],
+            ['reconcile_yesterday', () => reconciliation.runDaily(config.reconcileAtMinutes)],
           ];
           let failed: unknown = null;
           for (const [job, run] of steps) {

@@ -65,6 +65,8 @@ export interface Config {
   /** One log line per HTTP request (LOG_REQUESTS); business events and errors are logged either way. */
   logRequests: boolean;
   webhooks: WebhookConfig;
+  /** When the daily reconciliation runs, in minutes after Beijing midnight (RECONCILE_AT, HH:MM Beijing time). */
+  reconcileAtMinutes: number;
 }
 
 /** Merchant webhooks (WEBHOOK_*). */
@@ -266,6 +268,10 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
   };
   const logRequests = oneOf('LOG_REQUESTS', ['true', 'false'] as const, 'true') === 'true';
   const webhooks = loadWebhookConfig(raw, fail, oneOf, integer, nodeEnv);
+  const reconcileAt = raw('RECONCILE_AT') ?? '10:00';
+  const at = /^([01][0-9]|2[0-3]):([0-5][0-9])$/.exec(reconcileAt);
+  if (!at) fail('RECONCILE_AT', 'must be a Beijing time of day as HH:MM, e.g. 10:00');
+  const reconcileAtMinutes = at ? Number(at[1]) * 60 + Number(at[2]) : 600;
   let callbackLogRetentionMs = 30 * 86_400_000;
   const retention = raw('CALLBACK_LOG_RETENTION');
   if (retention !== undefined) {
@@ -359,6 +365,7 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
     graphql,
     logRequests,
     webhooks,
+    reconcileAtMinutes,
   };
 }
 

@@ -13,6 +13,7 @@ import type { RefundService } from '../payments/refund.service';
 import type { TradeService } from '../payments/trade.service';
 import type { OrderEvents } from './pubsub';
 import type { WebhookService } from '../webhooks/webhook.service';
+import type { ReconciliationService } from '../reconciliation/reconciliation.service';
 import { createLoaders, type Loaders } from './loaders';
 import type { RequestMeta } from '../common/request-log';
 
@@ -27,6 +28,7 @@ export interface Services {
   history: OrderHistoryService;
   orderEvents: OrderEvents;
   webhooks: WebhookService;
+  reconciliation: ReconciliationService;
   logger: Logger;
 }
 

@@ -11,9 +11,10 @@ import { OrderHistoryResolver } from '../payments/order-history.resolver';
 import { PaymentExceptionResolver } from '../payments/payment-exception.resolver';
 import { CallbackLogResolver } from '../payments/callback-log.resolver';
 import { WebhookResolver } from '../webhooks/webhook.resolver';
+import { ReconciliationResolver } from '../reconciliation/reconciliation.resolver';
 import { permissions } from './permissions';
 
-export const RESOLVERS = [UserResolver, OrderResolver, PayLinkResolver, TradeResolver, RefundResolver, OrderRefundsResolver, OrderHistoryResolver, PaymentExceptionResolver, CallbackLogResolver, WebhookResolver] as const;
+export const RESOLVERS = [UserResolver, OrderResolver, PayLinkResolver, TradeResolver, RefundResolver, OrderRefundsResolver, OrderHistoryResolver, PaymentExceptionResolver, CallbackLogResolver, WebhookResolver, ReconciliationResolver] as const;
 
 /** The schema as the code declares it, before permissions are applied: what schema.graphql holds. */
 export function buildBareSchema(): Promise<GraphQLSchema> {

@@ -16,6 +16,7 @@ import { OrderStatus } from './order.types';
 // The admin list (adminOrders), newest first: unfiltered or by time, and by status.
 @Index({ name: 'orders_created_idx', properties: ['createdAt', 'id'] })
 @Index({ name: 'orders_status_created_idx', properties: ['status', 'createdAt', 'id'] })
+@Index({ name: 'orders_paid_idx', properties: ['paidAt'] })
 @Index({
   name: 'orders_alipay_close_until_idx',
   expression: 'create index "orders_alipay_close_until_idx" on "orders" ("alipay_close_until") where "alipay_close_until" is not null',

@@ -7,7 +7,7 @@ import { AppError } from '../common/errors';
 import type { Logger } from '../common/logger';
 import { Money } from '../common/money';
 import { inTransaction, prepared, type SqlExecutor } from '../db/sql';
-import { lockOrder, type OrderRecord } from '../orders/order.row';
+import { lockOrder, readOrder, type OrderRecord } from '../orders/order.row';
 import type { OrderService } from '../orders/order.service';
 import { statusFromAlipay, transition, type TransitionResult } from '../orders/order.state';
 import { EventSource, OrderStatus } from '../orders/order.types';
@@ -62,6 +62,22 @@ export class TradeService {
       throw new AppError('ORDER_NOT_CLOSABLE', `Order is ${fresh.status}; a paid order is refunded, not closed`, { status: fresh.status });
     }
     return fresh;
+  }
+
+  /**
+   * Reconciliation found a payment Alipay made for this order that we had not recorded: asks Alipay (the same
+   * verified query as syncOrder) and applies the answer — the order is paid, or, if it cannot take the payment, a
+   * payment exception is recorded. Returns what happened, in words, or null when there is no such order.
+   */
+  async syncFromStatement(orderNo: string, source: EventSource): Promise<string | null> {
+    const order = await readOrder(this.db, { orderNo });
+    if (!order) return null;
+    const result = await this.sync(order, source, false);
+    if (!result) return `queried Alipay: nothing to apply (the order is ${order.status})`;
+    if (result.outcome === 'APPLIED') return `queried Alipay and applied it: ${result.from} → ${result.to}`;
+    if (result.outcome === 'EXCEPTION') return `queried Alipay: ${result.kind}, recorded as a payment exception`;
+    if (result.outcome === 'REPEATED') return 'queried Alipay: already applied';
+    return `queried Alipay: refused (${result.reason})`;
   }
 
   private async reload(id: string): Promise<OrderRecord> {

@@ -2,7 +2,7 @@ import { ArrayType, Entity, Enum, Index, ManyToOne, OptionalProps, PrimaryKey, P
 import { Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
 
 /** The events a merchant's endpoint can receive. */
-export const WEBHOOK_EVENT_TYPES = ['order.paid', 'order.closed', 'order.refunded', 'refund.failed', 'payment.exception'] as const;
+export const WEBHOOK_EVENT_TYPES = ['order.paid', 'order.closed', 'order.refunded', 'refund.failed', 'payment.exception', 'reconciliation.mismatch'] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
 export enum WebhookDeliveryStatus {

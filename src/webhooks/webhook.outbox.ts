@@ -26,6 +26,8 @@ export function webhookTypeOf(event: CommittedEvent): WebhookEventType | null {
       return 'refund.failed';
     case 'payment.exception':
       return 'payment.exception';
+    case 'reconciliation.mismatch':
+      return 'reconciliation.mismatch';
     default:
       return null;
   }
@@ -88,18 +90,27 @@ export async function writeOutbox(
     const targets = enabled.filter((e) => !e.events || e.events.includes(type)).map((e) => e.id);
     // Nobody to send it to: nothing to write (in development, the body is still described in the log).
     if (!targets.length && !options.describeUnsent) continue;
-    const orderId = typeof event.orderId === 'string' ? event.orderId : null;
-    const order = orderId ? await readOrder(tx, { id: orderId }) : null;
-    if (!order) continue;
-    const data: Record<string, unknown> = { order: orderData(order) };
-    if (type === 'order.refunded' || type === 'refund.failed') data.refund = await refundData(tx, event);
-    if (type === 'payment.exception') {
-      data.paymentException = { id: event.paymentExceptionId, tradeNo: event.tradeNo, amount: event.amount, kind: event.kind, status: event.status ?? null };
+    let data: Record<string, unknown>;
+    if (type === 'reconciliation.mismatch') {
+      // About a statement line, which may name no order of ours.
+      const order = typeof event.outTradeNo === 'string' ? await readOrder(tx, { orderNo: event.outTradeNo }) : null;
+      const { type: _type, reportId, billDate, ...line } = event;
+      data = { mismatch: { reportId, billDate, ...line }, ...(order ? { order: orderData(order) } : {}) };
+    } else {
+      const orderId = typeof event.orderId === 'string' ? event.orderId : null;
+      const order = orderId ? await readOrder(tx, { id: orderId }) : null;
+      if (!order) continue;
+      data = { order: orderData(order) };
+      if (type === 'order.refunded' || type === 'refund.failed') data.refund = await refundData(tx, event);
+      if (type === 'payment.exception') {
+        data.paymentException = { id: event.paymentExceptionId, tradeNo: event.tradeNo, amount: event.amount, kind: event.kind, status: event.status ?? null };
+      }
     }
     const at = new Date();
     const id = `msg_${randomUUID().replace(/-/g, '')}`;
     const body = JSON.stringify({ type, timestamp: at.toISOString(), data });
-    if (targets.length) await tx.query(INSERT_SQL, [id, type, order.id, body, at, targets]);
+    const orderId = (data.order as { id?: string } | undefined)?.id ?? null;
+    if (targets.length) await tx.query(INSERT_SQL, [id, type, orderId, body, at, targets]);
     written.push({ id, type, body, deliveries: targets.length });
   }
   return written;

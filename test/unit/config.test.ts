@@ -261,3 +261,13 @@ describe('webhook configuration', () => {
     expect(problemsOf({ ...prod, WEBHOOK_URL: 'http://[::1]:9000/h', WEBHOOK_SECRET: secret })).toEqual([expect.stringMatching(/^WEBHOOK_URL: ::1 is a loopback/)]);
   });
 });
+
+describe('reconciliation configuration', () => {
+  it('reads RECONCILE_AT as a Beijing time of day, 10:00 by default, and refuses anything else', () => {
+    expect(load({}).reconcileAtMinutes).toBe(600);
+    expect(load({ RECONCILE_AT: '09:30' }).reconcileAtMinutes).toBe(570);
+    for (const bad of ['10', '24:00', '9:30', '10:60', '10:00:00', 'ten']) {
+      expect(problemsOf({ RECONCILE_AT: bad })).toEqual(['RECONCILE_AT: must be a Beijing time of day as HH:MM, e.g. 10:00']);
+    }
+  });
+});

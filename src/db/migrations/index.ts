@@ -8,6 +8,7 @@ import { Migration20261202122901_bounded_callback_logs } from './Migration202612
 import { Migration20261202124144_sandbox_app_url_prefixes } from './Migration20261202124144_sandbox_app_url_prefixes';
 import { Migration20261202135637_admin_view_indexes } from './Migration20261202135637_admin_view_indexes';
 import { Migration20261202141330_merchant_webhooks } from './Migration20261202141330_merchant_webhooks';
+import { Migration20261202151111_reconciliation } from './Migration20261202151111_reconciliation';
 
 /** Every migration, in order. Listed explicitly so the tsc build and the TypeScript sources find the same ones. */
 export const migrationsList: MigrationObject[] = [
@@ -20,4 +21,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261202124144_sandbox_app_url_prefixes', class: Migration20261202124144_sandbox_app_url_prefixes },
   { name: 'Migration20261202135637_admin_view_indexes', class: Migration20261202135637_admin_view_indexes },
   { name: 'Migration20261202141330_merchant_webhooks', class: Migration20261202141330_merchant_webhooks },
+  { name: 'Migration20261202151111_reconciliation', class: Migration20261202151111_reconciliation },
 ];
