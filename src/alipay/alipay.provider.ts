@@ -118,9 +118,9 @@ export class AlipayProvider {
     return { qrCode: String(answer.qr_code ?? '') };
   }
 
-  /** alipay.trade.query by out_trade_no. */
-  async query(outTradeNo: string): Promise<TradeStatusAnswer> {
-    const a = await this.client.exec('alipay.trade.query', { out_trade_no: outTradeNo }, { idempotent: true });
+  /** alipay.trade.query by out_trade_no, or by trade_no when given (a statement names the trade it means). */
+  async query(outTradeNo: string, tradeNo?: string): Promise<TradeStatusAnswer> {
+    const a = await this.client.exec('alipay.trade.query', tradeNo ? { out_trade_no: outTradeNo, trade_no: tradeNo } : { out_trade_no: outTradeNo }, { idempotent: true });
     const text = (v: unknown) => (typeof v === 'string' && v !== '' ? v : null);
     return {
       tradeNo: String(a.trade_no ?? ''),

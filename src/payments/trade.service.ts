@@ -65,15 +65,24 @@ export class TradeService {
   }
 
   /**
-   * Reconciliation found a payment Alipay made for this order that we had not recorded: asks Alipay (the same
-   * verified query as syncOrder) and applies the answer — the order is paid, or, if it cannot take the payment, a
-   * payment exception is recorded. Returns what happened, in words, or null when there is no such order.
+   * Reconciliation found a payment Alipay made for this order that we had not taken (its notify was lost, or it is
+   * a second trade, or it came after the order closed here): asks Alipay about exactly that trade (alipay.trade.query
+   * by trade_no, verified like syncOrder's) and applies the answer. The order is paid, or, if it cannot take the
+   * payment, a payment exception is recorded (and refunded when so configured). Returns what happened, in words,
+   * or null when there is no such order.
    */
-  async syncFromStatement(orderNo: string, source: EventSource): Promise<string | null> {
+  async syncFromStatement(orderNo: string, tradeNo: string, source: EventSource): Promise<string | null> {
     const order = await readOrder(this.db, { orderNo });
     if (!order) return null;
-    const result = await this.sync(order, source, false);
-    if (!result) return `queried Alipay: nothing to apply (the order is ${order.status})`;
+    let answer: TradeStatusAnswer;
+    try {
+      answer = await this.alipay.query(order.orderNo, tradeNo);
+    } catch (err) {
+      return `could not query Alipay: ${(err as Error).message.slice(0, 200)}`;
+    }
+    if (answer.tradeNo !== tradeNo) return `queried Alipay: it answered about trade ${answer.tradeNo || '(none)'}, not ${tradeNo}; nothing applied`;
+    const result = await this.apply(order.id, answer, source);
+    if (!result) return `queried Alipay (${answer.tradeStatus}): nothing to apply`;
     if (result.outcome === 'APPLIED') return `queried Alipay and applied it: ${result.from} → ${result.to}`;
     if (result.outcome === 'EXCEPTION') return `queried Alipay: ${result.kind}, recorded as a payment exception`;
     if (result.outcome === 'REPEATED') return 'queried Alipay: already applied';

@@ -167,7 +167,13 @@ export class ReconciliationService {
 
   private async runDay(billDate: string, trigger: 'JOB' | 'ADMIN', options: { skipIfBusy?: boolean } = {}): Promise<ReconciliationReportRecord> {
     const client = await this.pool.connect();
+    // The connection is held for the whole run (the lock, the temp tables): if PostgreSQL drops it meanwhile, that
+    // is this run's error, not an unhandled one that takes the process down.
     let broken: Error | undefined;
+    const onError = (err: Error) => {
+      broken = err;
+    };
+    client.on('error', onError);
     try {
       const { rows: locked } = await client.query<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [RECONCILE_LOCK_KEY]);
       if (!locked[0].ok) {
@@ -190,10 +196,8 @@ export class ReconciliationService {
       } finally {
         await client.query('select pg_advisory_unlock($1)', [RECONCILE_LOCK_KEY]);
       }
-    } catch (err) {
-      if (!(err instanceof ReconcileBusy) && (err as { code?: string }).code?.startsWith('08')) broken = err as Error;
-      throw err;
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }
@@ -201,11 +205,17 @@ export class ReconciliationService {
   /** Compares an opened statement with our books of that day (used by runs, and by tests with a made statement). */
   async compareStatement(billDate: string, statement: Statement, trigger = 'ADMIN'): Promise<ReconciliationReportRecord> {
     const client = await this.pool.connect();
+    let broken: Error | undefined;
+    const onError = (err: Error) => {
+      broken = err;
+    };
+    client.on('error', onError);
     try {
       const reportId = await this.startReport(billDate, trigger);
       return await this.compare(client, reportId, billDate, statement);
     } finally {
-      client.release();
+      client.off('error', onError);
+      client.release(broken);
     }
   }
 
@@ -219,19 +229,24 @@ export class ReconciliationService {
     return id;
   }
 
+  /**
+   * The comparison. Mismatch lines are staged in a temporary table of the run's connection and become the report's
+   * lines only once the whole statement has been read and its totals agree with its rows: a statement that fails
+   * half-way leaves no lines and sends nothing.
+   */
   private async compare(client: PoolClient, reportId: string, billDate: string, statement: Statement): Promise<ReconciliationReportRecord> {
     const tally = new Tally();
-    const toSync: string[] = [];
-    const seen = prepared(client);
-    let written = 0;
+    const toSync: Array<{ orderNo: string; tradeNo: string }> = [];
+    const run = prepared(client);
     try {
       await client.query('create temp table if not exists recon_seen_payments (out_trade_no text primary key)');
       await client.query('create temp table if not exists recon_seen_refunds (out_request_no text primary key)');
-      await client.query('truncate recon_seen_payments, recon_seen_refunds');
+      await client.query(`create temp table if not exists recon_lines (n serial, kind text, entry text, out_trade_no text, trade_no text, refund_request_no text,
+        ours_amount text, alipay_amount text, detail text, action text)`);
+      await client.query('truncate recon_seen_payments, recon_seen_refunds, recon_lines');
       let batch: StatementRow[] = [];
       const flush = async () => {
-        const lines = await this.compareBatch(seen, batch, tally, toSync);
-        written += await this.writeLines(reportId, billDate, lines, written);
+        await stageLines(run, await this.compareBatch(run, batch, tally, toSync));
         batch = [];
       };
       for await (const row of statement.rows) {
@@ -240,27 +255,79 @@ export class ReconciliationService {
         if (batch.length >= BATCH) await flush();
       }
       await flush(); // the statement's totals were checked against its rows when the iteration ended
-      const missing = await this.missingAtAlipay(seen, billDate, tally);
-      written += await this.writeLines(reportId, billDate, missing, written);
+      await stageLines(run, await this.missingAtAlipay(run, billDate, tally));
     } catch (err) {
       statement.close();
-      await this.db.query('delete from reconciliation_lines where report_id = $1', [reportId]);
       return this.fail(reportId, err);
     }
-    // Payments Alipay made that we had not taken: through the same verified query as syncOrder.
-    for (const orderNo of toSync.slice(0, MAX_SYNCS)) {
-      const action = await this.trades.syncFromStatement(orderNo, EventSource.JOB).catch((err: Error) => `could not query Alipay: ${err.message.slice(0, 200)}`);
-      await this.db.query(`update reconciliation_lines set action = $3 where report_id = $1 and out_trade_no = $2 and kind = 'MISSING_HERE' and entry = 'PAYMENT'`, [
-        reportId,
+    // Payments Alipay made that we had not taken: asked about by their trade_no, through the verified query.
+    for (const { orderNo, tradeNo } of toSync.slice(0, MAX_SYNCS)) {
+      const action = await this.trades.syncFromStatement(orderNo, tradeNo, EventSource.JOB).catch((err: Error) => `could not query Alipay: ${err.message.slice(0, 200)}`);
+      await run.query(`update recon_lines set action = $3 where out_trade_no = $1 and trade_no = $2 and kind = 'MISSING_HERE' and entry = 'PAYMENT'`, [
         orderNo,
+        tradeNo,
         action ?? 'not an order of this service',
       ]);
     }
+    await run.query(
+      `insert into reconciliation_lines (report_id, kind, entry, out_trade_no, trade_no, refund_request_no, ours_amount, alipay_amount, detail, action)
+       select $1, kind, entry, out_trade_no, trade_no, refund_request_no, ours_amount, alipay_amount, detail, action from recon_lines order by n`,
+      [reportId],
+    );
+    await this.announce(run, reportId, billDate);
     return this.finish(reportId, ReconciliationStatus.COMPLETED, tally, null);
   }
 
+  /**
+   * Each mismatch counts in the metric; the ones the day's previous completed run did not already report are
+   * logged (the first 50) and sent as `reconciliation.mismatch` webhooks (the first 1000), so running a day again
+   * announces only what is new.
+   */
+  private async announce(run: SqlExecutor, reportId: string, billDate: string): Promise<void> {
+    const { rows: counts } = await run.query<{ kind: MismatchKind; n: number }>(`select kind, count(*)::int as n from recon_lines group by kind`);
+    for (const c of counts) this.metrics.inc('reconciliation_mismatches_total', 'Mismatches between our books and the Alipay statement, by kind', { kind: c.kind }, c.n);
+    const { rows: fresh } = await run.query<{
+      kind: MismatchKind;
+      entry: 'PAYMENT' | 'REFUND';
+      out_trade_no: string | null;
+      trade_no: string | null;
+      refund_request_no: string | null;
+      ours_amount: string | null;
+      alipay_amount: string | null;
+      detail: string;
+      action: string | null;
+    }>(
+      `with previous as (
+         select id from reconciliation_reports where bill_date = $1 and status = 'COMPLETED' and id <> $2 order by created_at desc limit 1)
+       select l.kind, l.entry, l.out_trade_no, l.trade_no, l.refund_request_no, l.ours_amount, l.alipay_amount, l.detail, l.action from recon_lines l
+       where not exists (
+         select 1 from reconciliation_lines p, previous where p.report_id = previous.id and p.kind = l.kind and p.entry = l.entry
+           and p.out_trade_no is not distinct from l.out_trade_no and p.trade_no is not distinct from l.trade_no
+           and p.refund_request_no is not distinct from l.refund_request_no and p.ours_amount is not distinct from l.ours_amount
+           and p.alipay_amount is not distinct from l.alipay_amount)
+       order by l.n limit $3`,
+      [billDate, reportId, MAX_EVENTS],
+    );
+    const lines: Line[] = fresh.map((r) => ({
+      kind: r.kind,
+      entry: r.entry,
+      outTradeNo: r.out_trade_no,
+      tradeNo: r.trade_no,
+      refundRequestNo: r.refund_request_no,
+      oursAmount: r.ours_amount,
+      alipayAmount: r.alipay_amount,
+      detail: r.detail,
+      action: r.action,
+    }));
+    if (!lines.length) return;
+    await inTransaction(this.pool, async (tx) => {
+      for (const line of lines) tx.emit({ type: 'reconciliation.mismatch', reportId, billDate, ...line });
+    });
+    lines.slice(0, MAX_LOGGED).forEach((line) => this.logger.warn('RECONCILIATION MISMATCH', { billDate, reportId, ...line }));
+  }
+
   /** One batch of statement rows against our orders, refunds and payment exceptions: the mismatch lines. */
-  private async compareBatch(db: SqlExecutor, rows: StatementRow[], tally: Tally, toSync: string[]): Promise<Line[]> {
+  private async compareBatch(db: SqlExecutor, rows: StatementRow[], tally: Tally, toSync: Array<{ orderNo: string; tradeNo: string }>): Promise<Line[]> {
     if (!rows.length) return [];
     const lines: Line[] = [];
     const mismatch = (line: Line) => {
@@ -301,7 +368,7 @@ export class ReconciliationService {
           oursAmount: order.amount,
           detail: order.trade_no && order.trade_no !== row.tradeNo ? `Alipay has trade ${row.tradeNo} for this order, which took trade ${order.trade_no}` : `Alipay has the payment; the order is ${order.status} here`,
         });
-        toSync.push(order.order_no);
+        toSync.push({ orderNo: order.order_no, tradeNo: row.tradeNo });
         continue;
       }
       const ours = fenOf(order.amount);
@@ -371,35 +438,6 @@ export class ReconciliationService {
     return lines;
   }
 
-  /** Writes mismatch lines; each is a log line (the first few) and a `reconciliation.mismatch` webhook (the first 1000). */
-  private async writeLines(reportId: string, billDate: string, lines: Line[], before: number): Promise<number> {
-    if (!lines.length) return 0;
-    await inTransaction(this.pool, async (tx) => {
-      await tx.query(
-        `insert into reconciliation_lines (report_id, kind, entry, out_trade_no, trade_no, refund_request_no, ours_amount, alipay_amount, detail, action)
-         select $1, * from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])`,
-        [
-          reportId,
-          lines.map((l) => l.kind),
-          lines.map((l) => l.entry),
-          lines.map((l) => l.outTradeNo),
-          lines.map((l) => l.tradeNo),
-          lines.map((l) => l.refundRequestNo),
-          lines.map((l) => l.oursAmount),
-          lines.map((l) => l.alipayAmount),
-          lines.map((l) => l.detail),
-          lines.map((l) => l.action),
-        ],
-      );
-      lines.slice(0, Math.max(0, MAX_EVENTS - before)).forEach((l) => tx.emit({ type: 'reconciliation.mismatch', reportId, billDate, ...l }));
-    });
-    lines.forEach((l, i) => {
-      this.metrics.inc('reconciliation_mismatches_total', 'Mismatches between our books and the Alipay statement, by kind', { kind: l.kind });
-      if (before + i < MAX_LOGGED) this.logger.warn('RECONCILIATION MISMATCH', { billDate, reportId, ...l });
-    });
-    return lines.length;
-  }
-
   private async finish(reportId: string, status: ReconciliationStatus, tally: Tally, error: string | null): Promise<ReconciliationReportRecord> {
     const { rows } = await this.db.query<ReportRow>(
       `update reconciliation_reports set status = $2, statement_rows = $3, matched = $4, missing_here = $5, missing_at_alipay = $6, amount_mismatches = $7, error = $8, finished_at = now()
@@ -467,6 +505,26 @@ export class ReconciliationService {
       action: r.action,
     }));
   }
+}
+
+/** Adds mismatch lines to the run's staging table (on the run's own connection). */
+async function stageLines(run: SqlExecutor, lines: Line[]): Promise<void> {
+  if (!lines.length) return;
+  await run.query(
+    `insert into recon_lines (kind, entry, out_trade_no, trade_no, refund_request_no, ours_amount, alipay_amount, detail, action)
+     select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])`,
+    [
+      lines.map((l) => l.kind),
+      lines.map((l) => l.entry),
+      lines.map((l) => l.outTradeNo),
+      lines.map((l) => l.tradeNo),
+      lines.map((l) => l.refundRequestNo),
+      lines.map((l) => l.oursAmount),
+      lines.map((l) => l.alipayAmount),
+      lines.map((l) => l.detail),
+      lines.map((l) => l.action),
+    ],
+  );
 }
 
 class ReconcileBusy extends Error {

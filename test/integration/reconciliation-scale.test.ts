@@ -2,7 +2,7 @@ import type { Pool } from 'pg';
 import type { Statement, StatementRow, StatementTotals } from '../../src/alipay/alipay.statement';
 import { createLogger } from '../../src/common/logger';
 import { Metrics } from '../../src/common/metrics';
-import { createPool } from '../../src/db/sql';
+import { createPool, onCommitted, type CommittedEvent } from '../../src/db/sql';
 import { ReconciliationService } from '../../src/reconciliation/reconciliation.service';
 import { createTestDatabase, type TestDatabase } from '../support/db';
 
@@ -75,4 +75,23 @@ describe('reconciling a day of 200,000 payments', () => {
     // Holding the day's rows (batches of 500,000 instead of 500) peaked at 231 MB more here; streaming at about 48 MB.
     expect(peak - before).toBeLessThan(120 * 1024 * 1024);
   });
+
+  it('keeps no line and announces nothing from a statement that fails its check half-way (its totals disagree)', async () => {
+    const service = new ReconciliationService(pool, null as never, null as never, createLogger('silent'), new Metrics());
+    async function* rows(): AsyncGenerator<StatementRow> {
+      for (let i = 0; i < 600; i++) {
+        yield { kind: 'PAYMENT', tradeNo: `T${i}`, outTradeNo: `UNKNOWN${i}`, subject: 'x', createdAt: null, finishedAt: null, orderAmountFen: 100n, receivedFen: 100n, refundRequestNo: null, line: i + 6 };
+      }
+      // What the reader does at the end of a file whose totals disagree with its rows.
+      throw new Error('the statement says 601 payments, its rows are 600');
+    }
+    const statement: Statement = { fileName: 'x', billDate: DAY, account: null, rows: rows(), totals: () => ({ payments: { count: 601, receivedFen: 0n }, refunds: { count: 0, receivedFen: 0n }, exportedAt: null }), close: () => undefined };
+    const heard: CommittedEvent[] = [];
+    onCommitted(pool, { afterCommit: (events) => void heard.push(...events) });
+    const report = await service.compareStatement(DAY, statement);
+    expect(heard.filter((e) => e.type === 'reconciliation.mismatch')).toEqual([]);
+    expect(report).toMatchObject({ status: 'FAILED', error: 'the statement says 601 payments, its rows are 600', missingHere: 0 });
+    expect((await pool.query(`select count(*)::int as n from reconciliation_lines where report_id = $1`, [report.id])).rows[0].n).toBe(0);
+  });
 });
+
