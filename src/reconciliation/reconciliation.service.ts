@@ -151,10 +151,15 @@ export class ReconciliationService {
     const beijingNow = new Date(now.getTime() + 8 * 3_600_000);
     if (beijingNow.getUTCHours() * 60 + beijingNow.getUTCMinutes() < reconcileAtMinutes) return null;
     const yesterday = beijingDate(new Date(now.getTime() - 86_400_000));
+    const { start, end } = beijingDay(yesterday);
+    // Done: compared, or "no statement" for a day on which we recorded no money either (a late bill is asked for
+    // again). Anything else is tried again, at most every 10 minutes.
     const { rows } = await this.db.query<{ done: boolean; recent_failure: boolean }>(
-      `select bool_or(status in ('COMPLETED', 'NO_STATEMENT')) as done, bool_or(status in ('FAILED', 'RUNNING') and created_at > now() - interval '10 minutes') as recent_failure
+      `select bool_or(status = 'COMPLETED' or (status = 'NO_STATEMENT' and not exists (
+                select 1 from orders where paid_at >= $2 and paid_at < $3))) as done,
+              bool_or(status <> 'COMPLETED' and created_at > now() - interval '10 minutes') as recent_failure
        from reconciliation_reports where bill_date = $1 and trigger = 'JOB'`,
-      [yesterday],
+      [yesterday, start, end],
     );
     if (rows[0]?.done || rows[0]?.recent_failure) return null;
     try {

@@ -108,6 +108,20 @@ describe("daily reconciliation against the local Alipay's statement", () => {
     expect(first).toMatchObject({ trigger: 'JOB', billDate: beijingDate(new Date(at.getTime() - 86_400_000)) });
     expect(await reconciliation.runDaily(600, at)).toBeNull();
   });
+
+  it('asks again for a late statement of a day on which we recorded payments, at most every 10 minutes', async () => {
+    const reconciliation = server.app.services.reconciliation;
+    const now = new Date();
+    const beijingMidnight = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()) - 8 * 3_600_000);
+    const at = new Date(beijingMidnight.getTime() + 2 * 86_400_000 + 11 * 3_600_000); // the day after tomorrow, 11:00
+    const day = beijingDate(new Date(at.getTime() - 86_400_000));
+    // A payment recorded on that day, which Alipay has no statement for (yet).
+    await query(server.db.url, `update orders set paid_at = $1 where id = $2`, [new Date(beijingMidnight.getTime() + 86_400_000 + 3_600_000), orders[3].id]);
+    expect(await reconciliation.runDaily(600, at)).toMatchObject({ billDate: day, status: 'NO_STATEMENT' });
+    expect(await reconciliation.runDaily(600, at)).toBeNull(); // not again at once
+    await query(server.db.url, `update reconciliation_reports set created_at = now() - interval '11 minutes' where bill_date = $1`, [day]);
+    expect(await reconciliation.runDaily(600, at)).toMatchObject({ billDate: day, status: 'NO_STATEMENT' });
+  });
 });
 
 describe('reconciliation and a payment the order could not take', () => {
