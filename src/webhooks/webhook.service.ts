@@ -112,7 +112,7 @@ const toDelivery = (r: DeliveryRow): WebhookDeliveryRecord => ({
  * events arrive in the order they happened. Row locks with SKIP LOCKED and the lease make each attempt one
  * instance's.
  */
-const CLAIM_SQL = `
+export const CLAIM_SQL = `
   with due as (
     select d.id from webhook_deliveries d
     join webhook_endpoints e on e.id = d.endpoint_id and e.enabled
