@@ -76,13 +76,34 @@ const INSERT_SQL = `
  * pool's `beforeCommit`): the event row with the exact body every attempt will send, and one delivery per enabled
  * endpoint that wants its type. A rolled-back change leaves no row; a committed one cannot lose its event.
  */
+/**
+ * The webhook events of a transaction's business events, in order. A status change that also records a refund
+ * (Alipay's refund reaching us before its payment, or a query answering TRADE_CLOSED for a refunded trade) carries
+ * the facts the merchant would otherwise miss: `order.paid` when the order was never paid here, and
+ * `order.refunded` unless the transaction announced the refund itself — then the change's own event.
+ */
+function webhookEvents(events: readonly CommittedEvent[]): Array<{ event: CommittedEvent; type: WebhookEventType }> {
+  const out: Array<{ event: CommittedEvent; type: WebhookEventType }> = [];
+  const refundAnnounced = new Set(events.filter((e) => e.type === 'order.refunded').map((e) => e.orderId));
+  for (const event of events) {
+    const type = webhookTypeOf(event);
+    if (!type) continue;
+    if (event.type === 'order.status_changed' && typeof event.refundedAmount === 'string' && !refundAnnounced.has(event.orderId)) {
+      if (event.from === 'WAIT_BUYER_PAY') out.push({ event, type: 'order.paid' });
+      out.push({ event: { ...event, type: 'order.refunded', refundedNow: event.refundedAmount, outRequestNo: null }, type: 'order.refunded' });
+    }
+    out.push({ event, type });
+  }
+  return out;
+}
+
 export async function writeOutbox(
   tx: SqlExecutor,
   events: readonly CommittedEvent[],
   endpoints: (tx: SqlExecutor) => Promise<EnabledEndpoints>,
   options: { describeUnsent: boolean },
 ): Promise<OutboxEntry[]> {
-  const wanted = events.map((event) => ({ event, type: webhookTypeOf(event) })).filter((e): e is { event: CommittedEvent; type: WebhookEventType } => e.type !== null);
+  const wanted = webhookEvents(events);
   if (!wanted.length) return [];
   const enabled = await endpoints(tx);
   const written: OutboxEntry[] = [];

@@ -101,7 +101,7 @@ describe("daily reconciliation against the local Alipay's statement", () => {
     const reconciliation = server.app.services.reconciliation;
     const now = new Date();
     // Before 10:00 Beijing: nothing.
-    const beijingMidnight = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()) - 8 * 3_600_000);
+    const beijingMidnight = new Date(`${beijingDate(now)}T00:00:00+08:00`); // today's, in Beijing (not the UTC day)
     expect(await reconciliation.runDaily(600, new Date(beijingMidnight.getTime() + 9 * 3_600_000))).toBeNull();
     const at = new Date(beijingMidnight.getTime() + 11 * 3_600_000);
     const first = await reconciliation.runDaily(600, at);
@@ -112,7 +112,7 @@ describe("daily reconciliation against the local Alipay's statement", () => {
   it('asks again for a late statement of a day on which we recorded payments, at most every 10 minutes', async () => {
     const reconciliation = server.app.services.reconciliation;
     const now = new Date();
-    const beijingMidnight = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()) - 8 * 3_600_000);
+    const beijingMidnight = new Date(`${beijingDate(now)}T00:00:00+08:00`); // today's, in Beijing (not the UTC day)
     const at = new Date(beijingMidnight.getTime() + 2 * 86_400_000 + 11 * 3_600_000); // the day after tomorrow, 11:00
     const day = beijingDate(new Date(at.getTime() - 86_400_000));
     // A payment recorded on that day, which Alipay has no statement for (yet).

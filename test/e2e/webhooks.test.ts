@@ -9,6 +9,7 @@ import { lockOrder } from '../../src/orders/order.row';
 import { transition } from '../../src/orders/order.state';
 import { EventSource, OrderStatus } from '../../src/orders/order.types';
 import { WebhookService } from '../../src/webhooks/webhook.service';
+import { newTradeNo, signedNotifyBody } from '../../src/sandbox/sandbox.callbacks';
 
 const CREATE = `mutation($input: CreateOrderInput!) { createOrder(input: $input) { id orderNo amount } }`;
 const PAY_LINK = `mutation($id: ID!) { generatePayLink(orderId: $id, channel: PAGE) { url } }`;
@@ -201,6 +202,32 @@ describe('merchant webhooks: signed, at least once, in order', () => {
       await s2.close();
       await quick.close();
     }
+  });
+
+  it('tells of the payment and the refund when Alipay’s full-refund notify arrives before the payment’s: paid, refunded, closed', async () => {
+    const order = (await server.gql(CREATE, { input: { amount: '8.00', subject: 'refund first' } }, token)).data!.createOrder;
+    const body = await signedNotifyBody(
+      {
+        appId: server.config.alipay.appId,
+        sellerId: server.config.alipay.sellerId!,
+        outTradeNo: order.orderNo,
+        tradeNo: newTradeNo(),
+        totalAmount: '8.00',
+        tradeStatus: 'TRADE_CLOSED',
+        refundFee: '8.00',
+        paidAt: new Date(),
+        refundedAt: new Date(),
+      },
+      server.alipayKey,
+    );
+    expect(await server.notify(body)).toEqual({ status: 200, text: 'success' });
+    const types = await waitFor('three events', async () => {
+      const mine = receiver.received.filter((r) => r.verified?.data.order.orderNo === order.orderNo).map((r) => r.verified!.type);
+      return mine.length >= 3 && mine;
+    });
+    expect(types).toEqual(['order.paid', 'order.refunded', 'order.closed']);
+    const refunded = receiver.ofType('order.refunded').find((r) => r.verified!.data.order.orderNo === order.orderNo)!;
+    expect(refunded.verified!.data.refund).toEqual({ id: null, outRequestNo: null, amount: '8.00', status: 'SUCCEEDED' });
   });
 
   it('never writes the secret or a signature to the log', async () => {
