@@ -3,7 +3,7 @@ import { encodeForm } from './alipay.form';
 import { commonParams, payBizContent, PRODUCTS, type AppIdentity, type PayProduct, type TradeRequest } from './alipay.pay';
 import { signParams, verifyCallback, type CallbackRule, type Params } from './alipay.signer';
 import { downloadStatement, type DownloadOptions } from './alipay.statement';
-import { beijingTime } from './alipay.time';
+import { beijingDayRange, beijingTime } from './alipay.time';
 
 /** The app's identity plus what the gateway client needs (gateway URL, keys, certificate SN, timeouts). */
 export interface AlipayProviderOptions extends AppIdentity, Omit<AlipayClientOptions, 'app'> {}
@@ -172,9 +172,7 @@ export class AlipayProvider {
    * AlipayError it is. Transport failures and busy answers are retried (idempotent) and then thrown.
    */
   async billDownloadUrl(billDate: string): Promise<BillDownloadAnswer> {
-    const m = /^([0-9]{4})-([0-9]{2})-([0-9]{2})$/.exec(billDate);
-    const day = m ? new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))) : null;
-    if (!m || !day || day.toISOString().slice(0, 10) !== billDate) throw new RangeError(`billDate must be a day as YYYY-MM-DD, not ${JSON.stringify(billDate)}`);
+    if (!beijingDayRange(billDate)) throw new RangeError(`billDate must be a day as YYYY-MM-DD, not ${JSON.stringify(billDate)}`);
     let a: Record<string, unknown>;
     try {
       a = await this.client.exec('alipay.data.dataservice.bill.downloadurl.query', { bill_type: 'trade', bill_date: billDate }, { idempotent: true });

@@ -14,6 +14,20 @@ export function beijingTime(at: Date): string {
   );
 }
 
+/** The Beijing calendar day of an instant, `yyyy-MM-dd` (what a statement's `bill_date` names). */
+export function beijingDate(at: Date): string {
+  return beijingTime(at).slice(0, 10);
+}
+
+/** A `yyyy-MM-dd` Beijing calendar day as the instants [start, end); null when the text is not such a day. */
+export function beijingDayRange(day: string): { start: Date; end: Date } | null {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(day);
+  if (!m) return null;
+  const utc = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
+  if (new Date(utc).toISOString().slice(0, 10) !== day) return null;
+  return { start: new Date(utc - BEIJING_OFFSET_MS), end: new Date(utc - BEIJING_OFFSET_MS + 86_400_000) };
+}
+
 const FORMAT = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})$/;
 
 /** Parses Alipay's Beijing-time text into an instant; null when it is not a valid `yyyy-MM-dd HH:mm:ss`. */

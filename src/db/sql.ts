@@ -117,31 +117,43 @@ export function prepared(db: Pool | PoolClient, events?: CommittedEvent[]): SqlE
  * ROLLBACK when it throws. A connection that broke on the way is dropped, never returned to the pool.
  */
 export async function inTransaction<T>(pool: Pool, work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  const onError = (err: Error) => {
-    broken = err; // the server went away while the client was checked out
-  };
-  client.on('error', onError);
   const events: CommittedEvent[] = [];
-  let result: T;
-  try {
-    await client.query('begin');
-    const tx = prepared(client, events);
-    result = await work(tx);
-    if (events.length) await hooksOf.get(pool)?.beforeCommit?.(tx, events);
-    await client.query('commit');
-  } catch (err) {
-    await client.query('rollback').catch((rollbackFailed: Error) => {
-      broken = rollbackFailed;
-    });
-    throw err;
-  } finally {
-    client.off('error', onError);
-    client.release(broken);
-  }
+  const result = await withClient(pool, async (client, broke) => {
+    try {
+      await client.query('begin');
+      const tx = prepared(client, events);
+      const done = await work(tx);
+      if (events.length) await hooksOf.get(pool)?.beforeCommit?.(tx, events);
+      await client.query('commit');
+      return done;
+    } catch (err) {
+      await client.query('rollback').catch(broke);
+      throw err;
+    }
+  });
   announce(pool, events);
   return result;
+}
+
+/**
+ * Runs `work` on one pooled connection held for its whole duration (a transaction, a session's advisory lock or
+ * temporary tables). If PostgreSQL drops the connection meanwhile, that is `work`'s error, never an unhandled one
+ * that takes the process down, and the broken connection is dropped, not returned to the pool; so is one that
+ * `work` reports with `broke`.
+ */
+export async function withClient<T>(pool: Pool, work: (client: PoolClient, broke: (err: Error) => void) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  const broke = (err: Error) => {
+    broken = err;
+  };
+  client.on('error', broke); // the server went away while the client was checked out
+  try {
+    return await work(client, broke);
+  } finally {
+    client.off('error', broke);
+    client.release(broken);
+  }
 }
 
 /** The PostgreSQL error code (SQLSTATE) of a node-postgres or MikroORM error, if any. */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import type { AlipayProvider } from '../alipay/alipay.provider';
+import { beijingDate, beijingDayRange, beijingTime } from '../alipay/alipay.time';
 import { formatFen, openStatement, type Statement, type StatementRow } from '../alipay/alipay.statement';
 import type { ServiceContext } from '../common/context';
 import { badInput, forbidden, notFound } from '../common/errors';
@@ -9,7 +10,7 @@ import type { Metrics } from '../common/metrics';
 import { Money } from '../common/money';
 import { connection, decodeCursor, pageSize } from '../common/page';
 import { UUID } from '../common/text';
-import { inTransaction, prepared, type SqlExecutor } from '../db/sql';
+import { inTransaction, prepared, withClient, type SqlExecutor } from '../db/sql';
 import { EventSource } from '../orders/order.types';
 import type { TradeService } from '../payments/trade.service';
 import { MismatchKind, ReconciliationStatus } from './reconciliation.entities';
@@ -53,20 +54,12 @@ const MAX_EVENTS = 1000;
 /** Only one run at a time across all instances. */
 const RECONCILE_LOCK_KEY = 7_204_311_003;
 
-const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
-
-/** The Beijing day as an instant range [start, end). */
-export function beijingDay(billDate: string): { start: Date; end: Date } {
-  const m = DATE.exec(billDate);
-  if (!m) throw badInput('date must be YYYY-MM-DD', 'date');
-  const start = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) - 8 * 3_600_000);
-  if (Number.isNaN(start.getTime()) || new Date(start.getTime() + 8 * 3_600_000).toISOString().slice(0, 10) !== billDate) throw badInput('date is not a calendar day', 'date');
-  return { start, end: new Date(start.getTime() + 86_400_000) };
-}
-
-/** The Beijing calendar day of an instant, YYYY-MM-DD. */
-export function beijingDate(at: Date): string {
-  return new Date(at.getTime() + 8 * 3_600_000).toISOString().slice(0, 10);
+/** The Beijing day a caller named, as an instant range [start, end): BAD_USER_INPUT unless it is a calendar day. */
+function beijingDay(billDate: string): { start: Date; end: Date } {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(billDate)) throw badInput('date must be YYYY-MM-DD', 'date');
+  const range = beijingDayRange(billDate);
+  if (!range) throw badInput('date is not a calendar day', 'date');
+  return range;
 }
 
 const fenOf = (decimal: string): bigint => Money.parseDecimal(decimal)?.fen ?? -1n;
@@ -102,6 +95,31 @@ const toReport = (r: ReportRow): ReconciliationReportRecord => ({
 });
 
 type Line = Omit<ReconciliationLineRecord, 'id'>;
+
+/** A mismatch line's columns, the same in the staging table and in reconciliation_lines. */
+const LINE_COLUMNS = 'kind, entry, out_trade_no, trade_no, refund_request_no, ours_amount, alipay_amount, detail, action';
+type LineRow = {
+  kind: MismatchKind;
+  entry: 'PAYMENT' | 'REFUND';
+  out_trade_no: string | null;
+  trade_no: string | null;
+  refund_request_no: string | null;
+  ours_amount: string | null;
+  alipay_amount: string | null;
+  detail: string;
+  action: string | null;
+};
+const toLine = (r: LineRow): Line => ({
+  kind: r.kind,
+  entry: r.entry,
+  outTradeNo: r.out_trade_no,
+  tradeNo: r.trade_no,
+  refundRequestNo: r.refund_request_no,
+  oursAmount: r.ours_amount,
+  alipayAmount: r.alipay_amount,
+  detail: r.detail,
+  action: r.action,
+});
 
 /** The running totals of one comparison. */
 class Tally {
@@ -148,8 +166,8 @@ export class ReconciliationService {
    * run for it already completed (or found no statement); a failed run is tried again at most every 10 minutes.
    */
   async runDaily(reconcileAtMinutes: number, now = new Date()): Promise<ReconciliationReportRecord | null> {
-    const beijingNow = new Date(now.getTime() + 8 * 3_600_000);
-    if (beijingNow.getUTCHours() * 60 + beijingNow.getUTCMinutes() < reconcileAtMinutes) return null;
+    const [hours, minutes] = beijingTime(now).slice(11, 16).split(':').map(Number);
+    if (hours * 60 + minutes < reconcileAtMinutes) return null;
     const yesterday = beijingDate(new Date(now.getTime() - 86_400_000));
     const { start, end } = beijingDay(yesterday);
     // Done: compared, or "no statement" for a day on which we recorded no money either (a late bill is asked for
@@ -171,15 +189,8 @@ export class ReconciliationService {
   }
 
   private async runDay(billDate: string, trigger: 'JOB' | 'ADMIN', options: { skipIfBusy?: boolean } = {}): Promise<ReconciliationReportRecord> {
-    const client = await this.pool.connect();
-    // The connection is held for the whole run (the lock, the temp tables): if PostgreSQL drops it meanwhile, that
-    // is this run's error, not an unhandled one that takes the process down.
-    let broken: Error | undefined;
-    const onError = (err: Error) => {
-      broken = err;
-    };
-    client.on('error', onError);
-    try {
+    // One connection for the whole run: the session's advisory lock and the temp tables live on it.
+    return withClient(this.pool, async (client) => {
       const { rows: locked } = await client.query<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [RECONCILE_LOCK_KEY]);
       if (!locked[0].ok) {
         if (options.skipIfBusy) throw new ReconcileBusy();
@@ -201,27 +212,12 @@ export class ReconciliationService {
       } finally {
         await client.query('select pg_advisory_unlock($1)', [RECONCILE_LOCK_KEY]);
       }
-    } finally {
-      client.off('error', onError);
-      client.release(broken);
-    }
+    });
   }
 
   /** Compares an opened statement with our books of that day (used by runs, and by tests with a made statement). */
   async compareStatement(billDate: string, statement: Statement, trigger = 'ADMIN'): Promise<ReconciliationReportRecord> {
-    const client = await this.pool.connect();
-    let broken: Error | undefined;
-    const onError = (err: Error) => {
-      broken = err;
-    };
-    client.on('error', onError);
-    try {
-      const reportId = await this.startReport(billDate, trigger);
-      return await this.compare(client, reportId, billDate, statement);
-    } finally {
-      client.off('error', onError);
-      client.release(broken);
-    }
+    return withClient(this.pool, async (client) => this.compare(client, await this.startReport(billDate, trigger), billDate, statement));
   }
 
   private async startReport(billDate: string, trigger: string): Promise<string> {
@@ -275,8 +271,7 @@ export class ReconciliationService {
       ]);
     }
     await run.query(
-      `insert into reconciliation_lines (report_id, kind, entry, out_trade_no, trade_no, refund_request_no, ours_amount, alipay_amount, detail, action)
-       select $1, kind, entry, out_trade_no, trade_no, refund_request_no, ours_amount, alipay_amount, detail, action from recon_lines order by n`,
+      `insert into reconciliation_lines (report_id, ${LINE_COLUMNS}) select $1, ${LINE_COLUMNS} from recon_lines order by n`,
       [reportId],
     );
     await this.announce(run, reportId, billDate);
@@ -291,20 +286,10 @@ export class ReconciliationService {
   private async announce(run: SqlExecutor, reportId: string, billDate: string): Promise<void> {
     const { rows: counts } = await run.query<{ kind: MismatchKind; n: number }>(`select kind, count(*)::int as n from recon_lines group by kind`);
     for (const c of counts) this.metrics.inc('reconciliation_mismatches_total', 'Mismatches between our books and the Alipay statement, by kind', { kind: c.kind }, c.n);
-    const { rows: fresh } = await run.query<{
-      kind: MismatchKind;
-      entry: 'PAYMENT' | 'REFUND';
-      out_trade_no: string | null;
-      trade_no: string | null;
-      refund_request_no: string | null;
-      ours_amount: string | null;
-      alipay_amount: string | null;
-      detail: string;
-      action: string | null;
-    }>(
+    const { rows: fresh } = await run.query<LineRow>(
       `with previous as (
          select id from reconciliation_reports where bill_date = $1 and status = 'COMPLETED' and id <> $2 order by created_at desc limit 1)
-       select l.kind, l.entry, l.out_trade_no, l.trade_no, l.refund_request_no, l.ours_amount, l.alipay_amount, l.detail, l.action from recon_lines l
+       select ${LINE_COLUMNS} from recon_lines l
        where not exists (
          select 1 from reconciliation_lines p, previous where p.report_id = previous.id and p.kind = l.kind and p.entry = l.entry
            and p.out_trade_no is not distinct from l.out_trade_no and p.trade_no is not distinct from l.trade_no
@@ -313,17 +298,7 @@ export class ReconciliationService {
        order by l.n limit $3`,
       [billDate, reportId, MAX_EVENTS],
     );
-    const lines: Line[] = fresh.map((r) => ({
-      kind: r.kind,
-      entry: r.entry,
-      outTradeNo: r.out_trade_no,
-      tradeNo: r.trade_no,
-      refundRequestNo: r.refund_request_no,
-      oursAmount: r.ours_amount,
-      alipayAmount: r.alipay_amount,
-      detail: r.detail,
-      action: r.action,
-    }));
+    const lines = fresh.map(toLine);
     if (!lines.length) return;
     await inTransaction(this.pool, async (tx) => {
       for (const line of lines) tx.emit({ type: 'reconciliation.mismatch', reportId, billDate, ...line });
@@ -482,33 +457,11 @@ export class ReconciliationService {
   async lines(reportId: string, firstArg: number | null | undefined): Promise<ReconciliationLineRecord[]> {
     if (!UUID.test(reportId)) throw notFound('Reconciliation report');
     const first = Math.min(Math.max(firstArg ?? 100, 1), 1000);
-    const { rows } = await this.db.query<{
-      id: string;
-      kind: MismatchKind;
-      entry: 'PAYMENT' | 'REFUND';
-      out_trade_no: string | null;
-      trade_no: string | null;
-      refund_request_no: string | null;
-      ours_amount: string | null;
-      alipay_amount: string | null;
-      detail: string;
-      action: string | null;
-    }>(
-      `select id::text, kind, entry, out_trade_no, trade_no, refund_request_no, ours_amount, alipay_amount, detail, action from reconciliation_lines where report_id = $1 order by id limit $2`,
+    const { rows } = await this.db.query<LineRow & { id: string }>(
+      `select id::text, ${LINE_COLUMNS} from reconciliation_lines where report_id = $1 order by id limit $2`,
       [reportId, first],
     );
-    return rows.map((r) => ({
-      id: r.id,
-      kind: r.kind,
-      entry: r.entry,
-      outTradeNo: r.out_trade_no,
-      tradeNo: r.trade_no,
-      refundRequestNo: r.refund_request_no,
-      oursAmount: r.ours_amount,
-      alipayAmount: r.alipay_amount,
-      detail: r.detail,
-      action: r.action,
-    }));
+    return rows.map((r) => ({ id: r.id, ...toLine(r) }));
   }
 }
 
@@ -516,7 +469,7 @@ export class ReconciliationService {
 async function stageLines(run: SqlExecutor, lines: Line[]): Promise<void> {
   if (!lines.length) return;
   await run.query(
-    `insert into recon_lines (kind, entry, out_trade_no, trade_no, refund_request_no, ours_amount, alipay_amount, detail, action)
+    `insert into recon_lines (${LINE_COLUMNS})
      select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])`,
     [
       lines.map((l) => l.kind),

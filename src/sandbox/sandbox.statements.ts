@@ -3,7 +3,7 @@ import { PassThrough, Readable } from 'node:stream';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import iconv from 'iconv-lite';
 import * as yazl from 'yazl';
-import { beijingTime } from '../alipay/alipay.time';
+import { beijingDayRange, beijingTime } from '../alipay/alipay.time';
 import type { Logger } from '../common/logger';
 import { SandboxRefund, SandboxTrade, type SandboxApp } from './sandbox.entities';
 import { businessError, invalidArgument, missingArgument, SANDBOX_BUYER } from './sandbox.trades';
@@ -20,8 +20,6 @@ const SUMMARY_COLUMNS = [
   '卡消费金额（元）', '服务费（元）', '分润（元）', '实收净额（元）',
 ];
 
-const DAY_MS = 86_400_000;
-const BEIJING_OFFSET_MS = 8 * 3_600_000;
 const PAGE = 500;
 const TOKEN = /^[A-Za-z0-9_-]{43}$/;
 
@@ -105,13 +103,9 @@ export class SandboxStatements {
     if (type === undefined || type === null || type === '') throw missingArgument('isv.missing-parameter', '缺少必选参数 bill_type');
     if (date === undefined || date === null || date === '') throw missingArgument('isv.missing-parameter', '缺少必选参数 bill_date');
     if (type !== 'trade') throw invalidArgument('isv.invalid-parameter', '参数无效: bill_type (the local Alipay has trade bills only)');
-    const m = typeof date === 'string' ? /^([0-9]{4})-([0-9]{2})-([0-9]{2})$/.exec(date) : null;
-    const utc = m ? Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) : NaN;
-    if (!m || Number.isNaN(utc) || new Date(utc).toISOString().slice(0, 10) !== date) {
-      throw invalidArgument('isv.invalid-parameter', '参数无效: bill_date (yyyy-MM-dd; the local Alipay has daily bills only)');
-    }
-    const from = new Date(utc - BEIJING_OFFSET_MS);
-    const dayEnd = new Date(from.getTime() + DAY_MS);
+    const range = typeof date === 'string' ? beijingDayRange(date) : null;
+    if (!range) throw invalidArgument('isv.invalid-parameter', '参数无效: bill_date (yyyy-MM-dd; the local Alipay has daily bills only)');
+    const { start: from, end: dayEnd } = range;
     const now = new Date();
     if (from > now) throw BILL_NOT_EXIST();
     const until = dayEnd < now ? dayEnd : now;
@@ -123,7 +117,7 @@ export class SandboxStatements {
     const token = randomBytes(32).toString('base64url');
     this.sweep();
     while (this.links.size >= this.maxLinks) this.links.delete(this.links.keys().next().value as string);
-    this.links.set(token, { appId: app.appId, day: `${m[1]}${m[2]}${m[3]}`, from, until, dayEnd, expiresAt: Date.now() + this.linkTtlMs });
+    this.links.set(token, { appId: app.appId, day: (date as string).replace(/-/g, ''), from, until, dayEnd, expiresAt: Date.now() + this.linkTtlMs });
     return { bill_download_url: `${this.settings.baseUrl}/bills/${token}.csv.zip` };
   }
 

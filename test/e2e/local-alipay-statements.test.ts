@@ -1,5 +1,5 @@
 import * as yauzl from 'yauzl';
-import { beijingTime, parseBeijingTime } from '../../src/alipay/alipay.time';
+import { beijingDate, beijingTime, parseBeijingTime } from '../../src/alipay/alipay.time';
 import { openStatement, type StatementRow, type StatementTotals } from '../../src/alipay/alipay.statement';
 import { openCashier, pressPay, waitFor } from '../support/buyer';
 import { startTestServer, type TestServer } from '../support/server';
@@ -11,7 +11,6 @@ const REFUND = `mutation($input: RefundOrderInput!) { refundOrder(input: $input)
 const CONTROL = 'control-token-0123456789abcdef-statements';
 
 const DAY_MS = 86_400_000;
-const beijingDay = (at: Date) => beijingTime(at).slice(0, 10);
 
 describe("the local Alipay's statements (对账单), through the service's provider", () => {
   let server: TestServer;
@@ -46,7 +45,7 @@ describe("the local Alipay's statements (对账单), through the service's provi
     const rows: StatementRow[] = [];
     const totals: StatementTotals[] = [];
     const files: string[] = [];
-    for (const day of [...new Set([beijingDay(from), beijingDay(to)])]) {
+    for (const day of [...new Set([beijingDate(from), beijingDate(to)])]) {
       const answer = await server.app.alipay.billDownloadUrl(day);
       if ('none' in answer) continue;
       expect(answer.url.startsWith(bills())).toBe(true);
@@ -74,7 +73,7 @@ describe("the local Alipay's statements (对账单), through the service's provi
 
     const { rows, totals, files } = await statements(from, to);
     const seller = server.config.alipay.sellerId;
-    expect(files).toContain(`${seller}0156_${beijingDay(to).replace(/-/g, '')}_业务明细.csv`);
+    expect(files).toContain(`${seller}0156_${beijingDate(to).replace(/-/g, '')}_业务明细.csv`);
     const view = (r: StatementRow) => [r.kind, r.tradeNo, r.outTradeNo, r.subject, r.orderAmountFen, r.receivedFen, r.refundRequestNo];
     expect(rows.map(view)).toEqual([
       ['PAYMENT', tea.tradeNo, tea.orderNo, '龙井， 明前 250g', 1234n, 1234n, null],
@@ -95,7 +94,7 @@ describe("the local Alipay's statements (对账单), through the service's provi
   });
 
   it('answers the link as Alipay does: a zip of the detail and the summary, named by user id and day, not cached', async () => {
-    const day = beijingDay(new Date());
+    const day = beijingDate(new Date());
     const answer = await server.app.alipay.billDownloadUrl(day);
     if ('none' in answer) throw new Error('expected a bill for today');
     const res = await fetch(answer.url);
@@ -114,7 +113,7 @@ describe("the local Alipay's statements (对账单), through the service's provi
     const statements = server.app.localAlipay!.statements;
     statements.linkTtlMs = 300;
     try {
-      const answer = await server.app.alipay.billDownloadUrl(beijingDay(new Date()));
+      const answer = await server.app.alipay.billDownloadUrl(beijingDate(new Date()));
       if ('none' in answer) throw new Error('expected a bill for today');
       expect((await fetch(answer.url)).status).toBe(200);
       await new Promise((r) => setTimeout(r, 400));
@@ -128,7 +127,7 @@ describe("the local Alipay's statements (对账单), through the service's provi
 
   it('has no bill for a day without trades: the day before yesterday, long ago, tomorrow', async () => {
     const now = Date.now();
-    for (const day of [beijingDay(new Date(now - 2 * DAY_MS)), '2016-01-01', beijingDay(new Date(now + DAY_MS))]) {
+    for (const day of [beijingDate(new Date(now - 2 * DAY_MS)), '2016-01-01', beijingDate(new Date(now + DAY_MS))]) {
       expect(await server.app.alipay.billDownloadUrl(day)).toEqual({ none: true, subCode: 'isp.bill_not_exist', subMsg: '账单不存在' });
     }
   });
@@ -136,7 +135,7 @@ describe("the local Alipay's statements (对账单), through the service's provi
   it('refuses hostile download addresses with the same plain 404, leaking nothing, and needs no control token', async () => {
     // The guard is on: the control API answers 401 without the token.
     expect((await fetch(`${server.url}/sandbox/alipay/apps`)).status).toBe(401);
-    const answer = await server.app.alipay.billDownloadUrl(beijingDay(new Date()));
+    const answer = await server.app.alipay.billDownloadUrl(beijingDate(new Date()));
     if ('none' in answer) throw new Error('expected a bill for today');
     const token = answer.url.slice(bills().length, -'.csv.zip'.length);
     expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);

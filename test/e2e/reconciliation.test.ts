@@ -1,7 +1,7 @@
 import { openCashier, pressPay, waitFor } from '../support/buyer';
 import { query } from '../support/db';
 import { startTestServer, type TestServer } from '../support/server';
-import { beijingDate } from '../../src/reconciliation/reconciliation.service';
+import { beijingDate } from '../../src/alipay/alipay.time';
 
 const CREATE = `mutation($input: CreateOrderInput!) { createOrder(input: $input) { id orderNo amount } }`;
 const PAY_LINK = `mutation($id: ID!) { generatePayLink(orderId: $id, channel: PAGE) { url } }`;
