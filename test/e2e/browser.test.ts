@@ -1,7 +1,5 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { chromiumAvailable, launchChromium, SCREENSHOTS } from '../support/browser';
+import { chromiumAvailable, launchChromium, withPage as withBrowserPage } from '../support/browser';
 import { startTestServer, type TestServer } from '../support/server';
 
 const available = chromiumAvailable('cashier');
@@ -19,20 +17,7 @@ const available = chromiumAvailable('cashier');
     await server?.close();
   });
 
-  /** Runs a browser session; on failure keeps a screenshot in test-results/ for the person who has to look. */
-  async function withPage(name: string, viewport: { width: number; height: number }, run: (page: Page) => Promise<void>): Promise<void> {
-    const context = await browser.newContext({ viewport });
-    const page = await context.newPage();
-    try {
-      await run(page);
-    } catch (err) {
-      fs.mkdirSync(SCREENSHOTS, { recursive: true });
-      await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true }).catch(() => undefined);
-      throw err;
-    } finally {
-      await context.close();
-    }
-  }
+  const withPage = (name: string, viewport: { width: number; height: number }, run: (page: Page) => Promise<void>) => withBrowserPage(browser, name, viewport, run);
 
   it('runs the one-minute demo: the demo link opens the cashier, Pay, and the order turns TRADE_SUCCESS', async () => {
     await withPage('demo-payment', { width: 1280, height: 800 }, async (page) => {

@@ -1,7 +1,5 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { chromiumAvailable, launchChromium, SCREENSHOTS } from '../support/browser';
+import { chromiumAvailable, launchChromium, withPage as withBrowserPage } from '../support/browser';
 import { waitFor } from '../support/buyer';
 import { startTestServer, type TestServer } from '../support/server';
 
@@ -25,23 +23,14 @@ const available = chromiumAvailable('IDE');
     await server?.close();
   });
 
-  async function withPage(name: string, run: (page: Page, requests: string[]) => Promise<void>): Promise<void> {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    const page = await context.newPage();
-    const requests: string[] = [];
-    page.on('request', (req) => void requests.push(req.url()));
-    // A request that would leave this machine fails instead of hanging on a machine with no internet.
-    await context.route(/^(?!http:\/\/127\.0\.0\.1[:/]|ws:\/\/127\.0\.0\.1[:/]|data:|blob:)/, (route) => route.abort());
-    try {
+  /** A page that records every request it makes; one that would leave this machine fails instead of hanging. */
+  const withPage = (name: string, run: (page: Page, requests: string[]) => Promise<void>) =>
+    withBrowserPage(browser, name, { width: 1280, height: 800 }, async (page) => {
+      const requests: string[] = [];
+      page.on('request', (req) => void requests.push(req.url()));
+      await page.context().route(/^(?!http:\/\/127\.0\.0\.1[:/]|ws:\/\/127\.0\.0\.1[:/]|data:|blob:)/, (route) => route.abort());
       await run(page, requests);
-    } catch (err) {
-      fs.mkdirSync(SCREENSHOTS, { recursive: true });
-      await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true }).catch(() => undefined);
-      throw err;
-    } finally {
-      await context.close();
-    }
-  }
+    });
 
   const editor = (page: Page, which: 'query' | 'headers' | 'result') =>
     page.evaluate((selector) => {
