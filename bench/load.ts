@@ -5,7 +5,7 @@
  * the result as one JSON line at the end.
  */
 import fs from 'node:fs';
-import autocannon from 'autocannon';
+import { runWindow } from './autocannon-window';
 
 interface Spec {
   url: string;
@@ -55,19 +55,7 @@ async function main(): Promise<void> {
       },
     },
   ];
-  const run = (seconds: number, onTick?: (n: number) => void) =>
-    new Promise<autocannon.Result>((resolve, reject) => {
-      const instance = autocannon({ url: spec.url, connections: spec.connections, duration: seconds, requests: requests as never }, (err, result) =>
-        err ? reject(err) : resolve(result),
-      );
-      let count = 0;
-      instance.on('response', () => count++);
-      const timer = setInterval(() => {
-        onTick?.(count);
-        count = 0;
-      }, 1000);
-      instance.on('done', () => clearInterval(timer));
-    });
+  const run = (seconds: number, onTick?: (n: number) => void) => runWindow({ url: spec.url, connections: spec.connections, requests }, seconds, onTick);
 
   await run(spec.warmupSeconds);
   process.stdout.write('MEASURING\n');

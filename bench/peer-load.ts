@@ -10,7 +10,7 @@
  * and the result as one JSON line at the end; writes the indices of the items answered well to `answeredFile`.
  */
 import fs from 'node:fs';
-import autocannon from 'autocannon';
+import { runWindow } from './autocannon-window';
 
 export interface PeerLoadSpec {
   url: string;
@@ -106,19 +106,7 @@ async function main(): Promise<void> {
       },
     },
   ];
-  const run = (seconds: number, onTick?: (n: number) => void) =>
-    new Promise<autocannon.Result>((resolve, reject) => {
-      const instance = autocannon({ url: spec.url, connections: spec.connections, duration: seconds, requests: requests as never }, (err, result) =>
-        err ? reject(err) : resolve(result),
-      );
-      let count = 0;
-      instance.on('response', () => count++);
-      const timer = setInterval(() => {
-        onTick?.(count);
-        count = 0;
-      }, 1000);
-      instance.on('done', () => clearInterval(timer));
-    });
+  const run = (seconds: number, onTick?: (n: number) => void) => runWindow({ url: spec.url, connections: spec.connections, requests }, seconds, onTick);
 
   if (spec.warmupSeconds > 0) await run(spec.warmupSeconds);
   const drainMs = await drain(spec.url);
