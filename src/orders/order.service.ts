@@ -214,21 +214,11 @@ export class OrderService {
     args: { first?: number | null; after?: string | null; status?: OrderStatus | null },
   ): Promise<OrderConnection> {
     const first = pageSize(args.first);
-    const params: unknown[] = [ctx.user.id, first + 1];
-    let where = 'user_id = $1';
-    if (args.status) {
-      params.push(args.status);
-      where += ` and status = $${params.length}`;
-    }
-    if (args.after) {
-      const { createdAt, id } = decodeCursor(args.after);
-      params.push(createdAt, id);
-      where += ` and (created_at, id) < ($${params.length - 1}, $${params.length})`;
-    }
-    const { rows } = await this.db.query<OrderRowText>(
-      `select ${ORDER_COLUMNS} from orders where ${where} order by created_at desc, id desc limit $2`,
-      params,
-    );
+    const page = new SqlFilter()
+      .add('user_id = $?', ctx.user.id)
+      .add('status = $?', args.status || null)
+      .page(`select ${ORDER_COLUMNS} from orders`, { time: 'created_at', id: 'id' }, args.after ? decodeCursor(args.after) : null, first);
+    const { rows } = await this.db.query<OrderRowText>(page.text, page.params);
     return connection(rows.map(toOrderRecord), first);
   }
 

@@ -9,6 +9,7 @@ import { Money } from '../common/money';
 import { inTransaction, prepared, type SqlExecutor } from '../db/sql';
 import type { OrderRecord } from '../orders/order.row';
 import { connection, decodeCursor, pageSize } from '../common/page';
+import { SqlFilter } from '../common/filter';
 import { UUID } from '../common/text';
 import { recordRefusal, type PaymentExceptionKind } from '../orders/order.state';
 import { OrderStatus, type EventSource } from '../orders/order.types';
@@ -285,27 +286,12 @@ export class PaymentExceptionService {
   /** Newest first, `first` (1–100, default 20) at a time after an opaque cursor, optionally by status and order number. */
   async list(filter: PaymentExceptionFilterInput, firstArg: number | null | undefined, after: string | null | undefined) {
     const first = pageSize(firstArg);
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (filter.status) {
-      params.push(filter.status);
-      where.push(`e.status = $${params.length}`);
-    }
-    if (filter.orderNo) {
-      if (filter.orderNo.length > 64) throw badInput('orderNo is at most 64 characters', 'orderNo');
-      params.push(filter.orderNo);
-      where.push(`o.order_no = $${params.length}`);
-    }
-    if (after) {
-      const cursor = decodeCursor(after);
-      params.push(cursor.createdAt, cursor.id);
-      where.push(`(e.created_at, e.id) < ($${params.length - 1}, $${params.length})`);
-    }
-    params.push(first + 1);
-    const { rows } = await this.db.query<Row>(
-      `select ${COLUMNS} from ${FROM} ${where.length ? `where ${where.join(' and ')}` : ''} order by e.created_at desc, e.id desc limit $${params.length}`,
-      params,
-    );
+    if (filter.orderNo && filter.orderNo.length > 64) throw badInput('orderNo is at most 64 characters', 'orderNo');
+    const page = new SqlFilter()
+      .add('e.status = $?', filter.status || null)
+      .add('o.order_no = $?', filter.orderNo || null) // an empty orderNo is no filter
+      .page(`select ${COLUMNS} from ${FROM}`, { time: 'e.created_at', id: 'e.id' }, after ? decodeCursor(after) : null, first);
+    const { rows } = await this.db.query<Row>(page.text, page.params);
     return connection(rows.map(toRecord), first);
   }
 }

@@ -8,6 +8,7 @@ import { badInput, forbidden, notFound } from '../common/errors';
 import type { Logger } from '../common/logger';
 import type { Metrics } from '../common/metrics';
 import { Money } from '../common/money';
+import { SqlFilter } from '../common/filter';
 import { connection, decodeCursor, pageSize } from '../common/page';
 import { UUID } from '../common/text';
 import { inTransaction, prepared, withClient, type SqlExecutor } from '../db/sql';
@@ -442,15 +443,8 @@ export class ReconciliationService {
   async reports(ctx: ServiceContext, firstArg: number | null | undefined, after: string | null | undefined) {
     if (!ctx.user.isAdmin) throw forbidden('Admins only');
     const first = pageSize(firstArg);
-    const params: unknown[] = [];
-    let where = '';
-    if (after) {
-      const cursor = decodeCursor(after);
-      params.push(cursor.createdAt, cursor.id);
-      where = 'where (created_at, id) < ($1, $2)';
-    }
-    params.push(first + 1);
-    const { rows } = await this.db.query<ReportRow>(`select ${REPORT_COLUMNS} from reconciliation_reports ${where} order by created_at desc, id desc limit $${params.length}`, params);
+    const page = new SqlFilter().page(`select ${REPORT_COLUMNS} from reconciliation_reports`, { time: 'created_at', id: 'id' }, after ? decodeCursor(after) : null, first);
+    const { rows } = await this.db.query<ReportRow>(page.text, page.params);
     return connection(rows.map(toReport), first);
   }
 

@@ -5,6 +5,7 @@ import type { ServiceContext } from '../common/context';
 import { badInput, forbidden, notFound } from '../common/errors';
 import type { Logger } from '../common/logger';
 import type { Metrics } from '../common/metrics';
+import { SqlFilter } from '../common/filter';
 import { connection, decodeCursor, pageSize } from '../common/page';
 import { UUID } from '../common/text';
 import type { WebhookConfig } from '../config';
@@ -366,19 +367,10 @@ export class WebhookService {
     if (!UUID.test(endpointId)) throw notFound('Webhook endpoint');
     const { rows: found } = await this.db.query(`select 1 from webhook_endpoints where id = $1`, [endpointId]);
     if (!found.length) throw notFound('Webhook endpoint');
-    const params: unknown[] = [endpointId];
-    let where = 'd.endpoint_id = $1';
-    if (after) {
-      const cursor = decodeCursor(after);
-      params.push(cursor.createdAt, cursor.id);
-      where += ` and (d.created_at, d.id) < ($2, $3)`;
-    }
-    params.push(first + 1);
-    const { rows } = await this.db.query<DeliveryRow>(
-      `select ${DELIVERY_COLUMNS} from webhook_deliveries d join webhook_events ev on ev.id = d.event_id
-       where ${where} order by d.created_at desc, d.id desc limit $${params.length}`,
-      params,
-    );
+    const page = new SqlFilter()
+      .add('d.endpoint_id = $?', endpointId)
+      .page(`select ${DELIVERY_COLUMNS} from webhook_deliveries d join webhook_events ev on ev.id = d.event_id`, { time: 'd.created_at', id: 'd.id' }, after ? decodeCursor(after) : null, first);
+    const { rows } = await this.db.query<DeliveryRow>(page.text, page.params);
     return connection(rows.map(toDelivery), first);
   }
 
