@@ -1,6 +1,6 @@
 import type { Money } from '../common/money';
 import type { SqlExecutor } from '../db/sql';
-import { ORDER_COLUMNS, toOrderRecord, type OrderRecord, type OrderRowText } from './order.row';
+import type { OrderRecord } from './order.row';
 import { EventSource, OrderStatus } from './order.types';
 
 /**
@@ -105,11 +105,7 @@ export type OrderState = Pick<OrderRecord, 'id' | 'orderNo' | 'status' | 'amount
 /** PostgreSQL channel on which committed status changes are announced (payload: the order id). */
 export const ORDER_STATUS_CHANNEL = 'order_status_changed';
 
-/**
- * The one statement that moves an order: the new status and its facts, the STATUS_CHANGED history row, and the
- * announcement to watchers, guarded by `guard` (the row and state the caller decided from).
- */
-const applySql = (guard: string) => `
+const APPLY_SQL = `
   with changed as (
     update orders set
       status = $2,
@@ -119,25 +115,15 @@ const applySql = (guard: string) => `
       closed_at = case when $2 = 'TRADE_CLOSED' then $7 else closed_at end,
       refunded_amount = coalesce($8, refunded_amount),
       updated_at = $7
-    where ${guard}
-    returning ${ORDER_COLUMNS}),
+    where id = $1 and status = $9
+    returning id),
   history as (
     insert into order_events (order_id, type, from_status, to_status, source, note, created_at)
     select id, 'STATUS_CHANGED', $9, $2, $10, $11, $7 from changed),
   announced as (
     select pg_notify('${ORDER_STATUS_CHANNEL}', c.id::text) from changed c
     where exists (select 1 from order_watchers w where w.order_id = c.id))
-  select *, (select count(*) from announced) as announced from changed`;
-
-/** For an order the caller holds locked (`lockOrder`): by id, still in the status it was read in. */
-const APPLY_SQL = applySql('id = $1 and status = $9');
-
-/**
- * For an order nobody locked: by order number, only while it is still exactly in the state the decision was made
- * for (status, amount, no trade yet). The row lock this UPDATE takes and its re-checked WHERE make it atomic: two
- * racing callers cannot both match.
- */
-const APPLY_UNTAKEN_SQL = applySql('order_no = $1 and status = $9 and amount = $12::numeric and trade_no is null');
+  select id, (select count(*) from announced) as announced from changed`;
 
 const REFUSE_SQL = `
   insert into order_events (order_id, type, from_status, to_status, source, note, created_at)
@@ -167,15 +153,8 @@ export async function transition(db: SqlExecutor, order: OrderState, to: OrderSt
     await recordRefusal(db, order, to, cause, decision.reason);
     return { outcome: 'REFUSED', reason: decision.reason };
   }
-  const { rows } = await db.query(APPLY_SQL, applyParams(order.id, from, to, cause, at));
-  if (rows.length !== 1) throw new Error(`order ${order.id} was not ${from} when it was to become ${to}: is it locked?`);
-  announceChange(db, order, from, to, cause);
-  return { outcome: 'APPLIED', from, to };
-}
-
-function applyParams(key: string, from: OrderStatus, to: OrderStatus, cause: TransitionCause, at: Date): unknown[] {
-  return [
-    key,
+  const { rows } = await db.query(APPLY_SQL, [
+    order.id,
     to,
     cause.tradeNo ?? null,
     cause.buyerId ?? null,
@@ -186,10 +165,8 @@ function applyParams(key: string, from: OrderStatus, to: OrderStatus, cause: Tra
     from,
     cause.source,
     cause.note ?? null,
-  ];
-}
-
-function announceChange(db: SqlExecutor, order: Pick<OrderRecord, 'id' | 'orderNo' | 'amount' | 'tradeNo'>, from: OrderStatus, to: OrderStatus, cause: TransitionCause): void {
+  ]);
+  if (rows.length !== 1) throw new Error(`order ${order.id} was not ${from} when it was to become ${to}: is it locked?`);
   db.emit({
     type: 'order.status_changed',
     orderId: order.id,
@@ -201,23 +178,5 @@ function announceChange(db: SqlExecutor, order: Pick<OrderRecord, 'id' | 'orderN
     tradeNo: cause.tradeNo ?? order.tradeNo ?? null,
     ...(cause.refundedAmount ? { refundedAmount: cause.refundedAmount.toString() } : {}),
   });
-}
-
-/**
- * The first report of a payment, without a prior row lock: moves the order `orderNo` to `to` if, and only if, it
- * is still unpaid (WAIT_BUYER_PAY, no trade yet) with exactly `amount`, and `decide()` applies that move. This is
- * `transition()` for the state the caller expects, checked by the UPDATE itself instead of a SELECT … FOR UPDATE
- * before it: one statement instead of two on the hottest path (a notify's first delivery). Returns the order as it
- * is now, or null when the order is not in that state (or does not exist); then nothing was written and the
- * caller takes the general path (`lockOrder`, then `transition`).
- */
-export async function transitionUntaken(db: SqlExecutor, orderNo: string, amount: Money, to: OrderStatus, cause: TransitionCause): Promise<OrderRecord | null> {
-  const from = OrderStatus.WAIT_BUYER_PAY;
-  if (decide({ status: from, amount, tradeNo: null }, to, cause).outcome !== 'APPLY') return null;
-  const at = cause.at ?? new Date();
-  const { rows } = await db.query<OrderRowText>(APPLY_UNTAKEN_SQL, [...applyParams(orderNo, from, to, cause, at), amount.toString()]);
-  if (!rows[0]) return null;
-  const order = toOrderRecord(rows[0]);
-  announceChange(db, { ...order, tradeNo: null }, from, to, cause);
-  return order;
+  return { outcome: 'APPLIED', from, to };
 }

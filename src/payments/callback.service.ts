@@ -9,7 +9,7 @@ import { Money } from '../common/money';
 import { CONTROL_CHARACTERS } from '../common/text';
 import { inTransaction, isDatabaseUnavailable, prepared, sqlState, type SqlExecutor } from '../db/sql';
 import { lockOrder, readOrder, type OrderRecord } from '../orders/order.row';
-import { PAID_STATUSES, statusFromAlipay, transition, transitionUntaken, type TransitionCause } from '../orders/order.state';
+import { PAID_STATUSES, statusFromAlipay, transition, type TransitionCause } from '../orders/order.state';
 import { EventSource, OrderStatus } from '../orders/order.types';
 import { CallbackKind, CallbackVerdict } from './callback-log.entity';
 import type { FoundPayment, PaymentExceptionService, RecordedException } from './payment-exception.service';
@@ -73,17 +73,6 @@ function hostileField(params: Record<string, string>): string | null {
  */
 const clip = (value: string | undefined, max: number): string | null =>
   value === undefined ? null : value.slice(0, max).replace(/[\u0000-\u001f\u007f]/g, '\ufffd');
-
-/** What a notify tells the state machine about the move it reports. */
-function notifyCause(params: Record<string, string>): TransitionCause {
-  return {
-    source: EventSource.NOTIFY,
-    note: `notify ${params.notify_id ?? ''}`.trim(),
-    tradeNo: params.trade_no,
-    buyerId: clip(params.buyer_id ?? params.buyer_open_id, 64) ?? undefined,
-    paidAt: parseBeijingTime(params.gmt_payment ?? '') ?? undefined,
-  };
-}
 
 /** Whether a notify with this notify_id was already processed for the order (callback_logs_notify_id_idx). */
 const SEEN_NOTIFY_SQL = `
@@ -189,7 +178,8 @@ export class CallbackService {
     let decision: Decision;
     try {
       decision = await inTransaction(this.pool, async (tx) => {
-        const decided = (await this.payUntaken(tx, params, orderNo, total)) ?? (await this.decide(tx, params, await lockOrder(tx, { orderNo }), total));
+        const order = await lockOrder(tx, { orderNo });
+        const decided = await this.decide(tx, params, order, total);
         await insertLog(tx, draft, decided);
         return decided;
       });
@@ -226,21 +216,6 @@ export class CallbackService {
     return { status: 200, body: decision.verdict === CallbackVerdict.REJECTED ? 'failure' : 'success', verdict: decision.verdict };
   }
 
-  /**
-   * The common case, a payment's first notify: an unpaid order of exactly this amount and no trade yet becomes paid
-   * in one guarded UPDATE (`transitionUntaken`), without the row lock and the notify_id lookup before it. Both are
-   * needless here: an order still unpaid has applied no earlier delivery of this notify, and for that state
-   * `decide()` gives the same answer every time. Anything else (a refund, a repeat, another amount, a paid or
-   * closed order, no such order) returns null and takes the general path under the lock, which decides exactly as
-   * before.
-   */
-  private async payUntaken(tx: SqlExecutor, params: Record<string, string>, orderNo: string, total: Money): Promise<Decision | null> {
-    const target = statusFromAlipay(params.trade_status);
-    if (!target || !PAID_STATUSES.has(target) || params.trade_no === undefined || params.refund_fee !== undefined) return null;
-    const order = await transitionUntaken(tx, orderNo, total, target, notifyCause(params));
-    return order ? { verdict: CallbackVerdict.APPLIED, reason: null, orderId: order.id } : null;
-  }
-
   /** The part of a notify that runs under the order's row lock. */
   private async decide(tx: SqlExecutor, params: Record<string, string>, order: OrderRecord | null, total: Money): Promise<Decision> {
     if (!order) return { verdict: CallbackVerdict.REJECTED, reason: 'out_trade_no is not an order of ours', orderId: null };
@@ -256,7 +231,13 @@ export class CallbackService {
     const target = statusFromAlipay(tradeStatus);
     if (!target) return { verdict: CallbackVerdict.REJECTED, reason: 'trade_status is missing or unknown', orderId };
 
-    const cause = notifyCause(params);
+    const cause: TransitionCause = {
+      source: EventSource.NOTIFY,
+      note: `notify ${params.notify_id ?? ''}`.trim(),
+      tradeNo: params.trade_no,
+      buyerId: clip(params.buyer_id ?? params.buyer_open_id, 64) ?? undefined,
+      paidAt: parseBeijingTime(params.gmt_payment ?? '') ?? undefined,
+    };
     // A trade this order did not take: paid after the order closed here, or a second trade for a paid order.
     const tradeNo = params.trade_no;
     const foreign =

@@ -4,12 +4,12 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { Client, type Pool } from 'pg';
 import { Money } from '../../src/common/money';
 import { initOrm } from '../../src/db/orm';
-import { createPool, inTransaction, sqlStatementCount } from '../../src/db/sql';
+import { createPool, inTransaction } from '../../src/db/sql';
 import { lockOrder } from '../../src/orders/order.row';
 import { Order } from '../../src/orders/order.entity';
 import { OrderEvent } from '../../src/orders/order-event.entity';
 import { OrderService } from '../../src/orders/order.service';
-import { ORDER_STATUS_CHANNEL, transition, transitionUntaken } from '../../src/orders/order.state';
+import { ORDER_STATUS_CHANNEL, transition } from '../../src/orders/order.state';
 import { EventSource, OrderStatus } from '../../src/orders/order.types';
 import { createTestDatabase, type TestDatabase } from '../support/db';
 
@@ -153,55 +153,5 @@ describe('the transition function on PostgreSQL', () => {
     await expect(orders.findOwned(stranger, mine.id)).rejects.toMatchObject({ code: 'NOT_FOUND' });
     await expect(orders.findOwned(stranger, randomUUID())).rejects.toMatchObject({ code: 'NOT_FOUND' });
     await expect(orders.findOwned(ctx(), mine.id)).resolves.toMatchObject({ id: mine.id });
-  });
-
-  describe('transitionUntaken: the first payment report without a prior row lock', () => {
-    const cause = (tradeNo: string) => ({ source: EventSource.NOTIFY, tradeNo, buyerId: 'B1', paidAt: new Date('2026-12-02T10:00:00Z') });
-
-    it('pays an unpaid order in one statement, with the same facts, history row and announcement as transition()', async () => {
-      const order = await orders.createOrder(ctx(), { amount: Money.parse('6.10'), subject: 'cas' });
-      await watch(order.id);
-      const events: unknown[] = [];
-      const before = sqlStatementCount();
-      const paid = await inTransaction(pool, async (tx) => {
-        const emitting = { query: tx.query.bind(tx), emit: (e: unknown) => (events.push(e), tx.emit(e as never)) };
-        return transitionUntaken(emitting, order.orderNo, Money.parse('6.10'), OrderStatus.TRADE_SUCCESS, cause('T-CAS'));
-      });
-      expect(sqlStatementCount() - before).toBe(1);
-      expect(paid).toMatchObject({ id: order.id, status: OrderStatus.TRADE_SUCCESS, tradeNo: 'T-CAS', buyerId: 'B1', paidAt: new Date('2026-12-02T10:00:00Z') });
-      expect(events).toEqual([expect.objectContaining({ type: 'order.status_changed', orderId: order.id, from: OrderStatus.WAIT_BUYER_PAY, to: OrderStatus.TRADE_SUCCESS, tradeNo: 'T-CAS' })]);
-      const history = await orm.em.fork().find(OrderEvent, { order: order.id, type: 'STATUS_CHANGED' as never });
-      expect(history.map((h) => [h.fromStatus, h.toStatus, h.source])).toEqual([[OrderStatus.WAIT_BUYER_PAY, OrderStatus.TRADE_SUCCESS, EventSource.NOTIFY]]);
-      await settle();
-      expect(announced).toContain(order.id);
-    });
-
-    it('takes nothing and writes nothing when the order is not exactly in the expected state', async () => {
-      const order = await orders.createOrder(ctx(), { amount: Money.parse('6.20'), subject: 'cas-miss' });
-      const attempt = (amount: string, tradeNo: string, no = order.orderNo) =>
-        inTransaction(pool, (tx) => transitionUntaken(tx, no, Money.parse(amount), OrderStatus.TRADE_SUCCESS, cause(tradeNo)));
-      await expect(attempt('6.21', 'T-A')).resolves.toBeNull(); // another amount
-      await expect(attempt('6.20', '')).resolves.toBeNull(); // decide() refuses: no trade_no
-      await expect(attempt('6.20', 'T-A', 'NO-SUCH-ORDER')).resolves.toBeNull();
-      expect(await orm.em.fork().count(OrderEvent, { order: order.id, type: { $ne: 'CREATED' } as never })).toBe(0);
-      await expect(attempt('6.20', 'T-A')).resolves.toMatchObject({ status: OrderStatus.TRADE_SUCCESS });
-      await expect(attempt('6.20', 'T-A')).resolves.toBeNull(); // already paid: the caller's general path decides
-      await expect(attempt('6.20', 'T-B')).resolves.toBeNull(); // a second trade is never taken here
-      const saved = await orm.em.fork().findOneOrFail(Order, { id: order.id });
-      expect(saved).toMatchObject({ status: OrderStatus.TRADE_SUCCESS, tradeNo: 'T-A' });
-      expect(await orm.em.fork().count(OrderEvent, { order: order.id, type: 'STATUS_CHANGED' as never })).toBe(1);
-    });
-
-    it('lets exactly one of ten racers take the order, also racing a locked transition()', async () => {
-      const order = await orders.createOrder(ctx(), { amount: Money.parse('6.30'), subject: 'cas-race' });
-      const outcomes = await Promise.all([
-        ...Array.from({ length: 10 }, (_, i) =>
-          inTransaction(pool, async (tx) => ((await transitionUntaken(tx, order.orderNo, Money.parse('6.30'), OrderStatus.TRADE_SUCCESS, cause(`T-R${i % 2}`))) ? 'APPLIED' : 'NONE')),
-        ),
-        inTransaction(pool, async (tx) => (await transition(tx, (await lockOrder(tx, { id: order.id }))!, OrderStatus.TRADE_SUCCESS, cause('T-R0'))).outcome),
-      ]);
-      expect(outcomes.filter((o) => o === 'APPLIED')).toHaveLength(1);
-      expect(await orm.em.fork().count(OrderEvent, { order: order.id, type: 'STATUS_CHANGED' as never })).toBe(1);
-    });
   });
 });
