@@ -524,15 +524,14 @@ export async function prepare(
   const TOTAL = NOTIFIES * ROUNDS;
   await pool.query(`insert into users (id, created_at) select 'bench-u-' || i, now() from generate_series(0, $1 - 1) i`, [USERS]);
   await pool.query(
-    // Ids as the service makes them: time-ordered UUIDv7 (PostgreSQL 18's uuidv7()), see OrderService.insertAs.
     `insert into orders (id, order_no, user_id, subject, amount, status, refunded_amount, expires_at, created_at, updated_at)
-     select uuidv7(), 'BP' || lpad(i::text, 10, '0'), 'bench-u-' || i, 'bench pay link', 88.88, 'WAIT_BUYER_PAY', 0,
+     select gen_random_uuid(), 'BP' || lpad(i::text, 10, '0'), 'bench-u-' || i, 'bench pay link', 88.88, 'WAIT_BUYER_PAY', 0,
             now() + interval '1 day', now(), now() from generate_series(0, $1 - 1) i`,
     [USERS],
   );
   await pool.query(
     `insert into orders (id, order_no, user_id, subject, amount, status, refunded_amount, expires_at, created_at, updated_at)
-     select uuidv7(), 'BN' || lpad(i::text, 10, '0'), 'bench-u-' || (i % $2), 'bench notify', 9.99, 'WAIT_BUYER_PAY', 0,
+     select gen_random_uuid(), 'BN' || lpad(i::text, 10, '0'), 'bench-u-' || (i % $2), 'bench notify', 9.99, 'WAIT_BUYER_PAY', 0,
             now() + interval '1 day', now(), now() from generate_series(0, $1 - 1) i`,
     [TOTAL, USERS],
   );

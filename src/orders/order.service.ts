@@ -1,5 +1,4 @@
-import { randomInt } from 'node:crypto';
-import { v7 as uuidv7 } from 'uuid';
+import { randomInt, randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import { beijingTime } from '../alipay/alipay.time';
 import type { ServiceContext } from '../common/context';
@@ -159,9 +158,7 @@ export class OrderService {
     const { rows } = await this.db.query<OrderRowText>(sql, [
       ctx.user.id,
       now,
-      // Time-ordered (UUIDv7): a new order's entries in every index on its id (orders_pkey, the history's, the
-      // callback log's) go to the right-hand pages that are already hot, instead of a random page each time.
-      uuidv7(),
+      randomUUID(),
       newOrderNo(now),
       input.subject,
       input.body,
