@@ -330,6 +330,7 @@ export async function startProject(work: string, dbUrl: string, options: { detac
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const profileDir = process.env.BENCH_PROFILE ? path.resolve(process.env.BENCH_PROFILE) : null;
+  if (profileDir) fs.mkdirSync(profileDir, { recursive: true }); // the hook writes into it and creates nothing
   const profile = profileDir ? ['-r', path.join(__dirname, 'profiler-hook.js')] : [];
   const child = spawn(process.execPath, [...profile, path.join(ROOT, 'dist/src/main.js')], {
     cwd: work,
