@@ -63,6 +63,7 @@ interface WorkloadResult {
   eventLoopDelayP99Ms: number;
   ceiling: { name: string; rate: number };
   fractionOfCeiling: number;
+  postgresDetail?: Awaited<ReturnType<typeof postgresDetail>>;
   used: number;
   /** Indices of the requests answered well (not saved in the report). */
   answered: number[];
@@ -234,7 +235,7 @@ export async function eventLoopP99(base: string, reset: boolean, processes = Num
 /** Runs one workload in its own process and measures the server around its window. */
 async function workload(
   name: string,
-  server: { url: string; pid: number; postmaster: number },
+  server: { url: string; pid: number; postmaster: number; dbUrl: string },
   spec: { path: string; dataFile: string; contentType: string; expect: 'graphql' | 'success' },
   ceiling: { name: string; rate: number },
 ): Promise<WorkloadResult> {
@@ -249,6 +250,8 @@ async function workload(
   let machineBefore = { busy: 0, total: 0 };
   let peakRss = 0;
   let sampler: NodeJS.Timeout | null = null;
+  let pgByKind = new Map<string, number>();
+  let reset: Promise<void> = Promise.resolve();
   child.stderr.on('data', (d) => process.stdout.write(String(d)));
   child.stdout.on('data', async (d) => {
     out += d;
@@ -257,6 +260,10 @@ async function workload(
       before = procStat(server.pid);
       pgBefore = postgresCpuMs(server.postmaster);
       machineBefore = machineCpuMs();
+      if (PG_DETAIL) {
+        pgByKind = postgresCpuByKind(server.postmaster);
+        reset = resetStatements(server.dbUrl);
+      }
       await eventLoopP99(server.url, true);
       sampler = setInterval(() => (peakRss = Math.max(peakRss, procStat(server.pid).rssMb)), 200);
     }
@@ -272,8 +279,11 @@ async function workload(
   const pgAfter = postgresCpuMs(server.postmaster);
   const machineAfter = machineCpuMs();
   const result = JSON.parse(out.trim().split('\n').pop()!) as Omit<WorkloadResult, 'name' | 'cpuMsPerRequest' | 'peakRssMb' | 'eventLoopDelayP99Ms' | 'ceiling' | 'fractionOfCeiling'>;
+  const pgByKindAfter = PG_DETAIL ? postgresCpuByKind(server.postmaster) : null;
   const eld = await eventLoopP99(server.url, false);
   peakRss = Math.max(peakRss, after.rssMb);
+  await reset;
+  const detail = pgByKindAfter ? await postgresDetail(server.dbUrl, result.requests, pgByKind, pgByKindAfter) : undefined;
   return {
     name,
     ...result,
@@ -285,6 +295,7 @@ async function workload(
     ceiling,
     fractionOfCeiling: result.rate / ceiling.rate,
     answered,
+    ...(detail ? { postgresDetail: detail } : {}),
   };
 }
 
@@ -388,7 +399,68 @@ export async function startProject(work: string, dbUrl: string, options: { detac
 
 /** PostgreSQL as the benchmark runs it: durable (fsync and synchronous_commit on), room for every pool. */
 export function startBenchPostgres(work: string): Promise<RunningPostgres> {
-  return startEmbeddedPostgres({ root: path.join(work, 'pg'), durable: true, settings: { max_connections: 300 } });
+  const detail: Record<string, string> = PG_DETAIL ? { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track_planning': 'on', track_io_timing: 'on' } : {};
+  return startEmbeddedPostgres({ root: path.join(work, 'pg'), durable: true, settings: { max_connections: 300, ...detail } });
+}
+
+/**
+ * BENCH_PG_DETAIL=1: where PostgreSQL's time goes in each window. pg_stat_statements (reset when the window opens)
+ * gives each statement's calls, execution and planning time and WAL bytes per request; /proc gives the CPU of each
+ * kind of PostgreSQL process (client backends, WAL writer, checkpointer, autovacuum). It costs PostgreSQL a few
+ * percent, so its windows are for reading the split, not for the headline rates.
+ */
+export const PG_DETAIL = process.env.BENCH_PG_DETAIL === '1';
+
+/** CPU time of the PostgreSQL server by kind of process ("client backend", "walwriter", "autovacuum worker", ...), and the part of it in the kernel ("client backend (kernel)"). */
+export function postgresCpuByKind(postmaster: number): Map<string, number> {
+  const byKind = new Map<string, number>();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(entry) !== postmaster && Number(fields[1]) !== postmaster) continue;
+      const title = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+      const background = /^postgres: (checkpointer|background writer|walwriter|autovacuum launcher|autovacuum worker|logical replication launcher|io worker|walsummarizer|archiver)/.exec(title);
+      const kind = Number(entry) === postmaster ? 'postmaster' : background ? background[1] : 'client backend';
+      byKind.set(kind, (byKind.get(kind) ?? 0) + ((Number(fields[11]) + Number(fields[12])) * 1000) / 100);
+      byKind.set(`${kind} (kernel)`, (byKind.get(`${kind} (kernel)`) ?? 0) + (Number(fields[12]) * 1000) / 100);
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return byKind;
+}
+
+/** The PostgreSQL split of one window (BENCH_PG_DETAIL=1), per request. */
+export async function postgresDetail(
+  dbUrl: string,
+  requests: number,
+  cpuBefore: Map<string, number>,
+  cpuAfter: Map<string, number>,
+): Promise<{ processes: Record<string, number>; statements: { query: string; calls: number; execMs: number; planMs: number; walBytes: number }[] }> {
+  const per = (x: number) => (requests ? x / requests : NaN);
+  const processes: Record<string, number> = {};
+  for (const [kind, ms] of cpuAfter) processes[kind] = per(ms - (cpuBefore.get(kind) ?? 0));
+  const pool = benchPool({ connectionString: dbUrl, max: 1 });
+  const { rows } = await pool.query<{ query: string; calls: string; exec: number; plan: number; wal: string }>(
+    `select query, calls::text, total_exec_time as exec, total_plan_time as plan, wal_bytes::text as wal
+       from pg_stat_statements where dbid = (select oid from pg_database where datname = current_database())
+      order by total_exec_time + total_plan_time desc limit 15`,
+  );
+  await pool.end();
+  const statements = rows.map((r) => ({ query: r.query.replace(/\s+/g, ' ').slice(0, 110), calls: per(Number(r.calls)), execMs: per(r.exec), planMs: per(r.plan), walBytes: per(Number(r.wal)) }));
+  log('    PostgreSQL CPU ms per request by process: ' + Object.entries(processes).filter(([, ms]) => ms > 0.001).map(([k, ms]) => `${k} ${ms.toFixed(3)}`).join(', '));
+  log('    statements per request (calls, exec ms, plan ms, WAL bytes):');
+  for (const s of statements) log(`      ${s.calls.toFixed(2).padStart(5)} ${s.execMs.toFixed(3).padStart(7)} ${s.planMs.toFixed(3).padStart(6)} ${s.walBytes.toFixed(0).padStart(6)}  ${s.query}`);
+  return { processes, statements };
+}
+
+/** Empties pg_stat_statements (BENCH_PG_DETAIL=1) as a window opens. */
+export async function resetStatements(dbUrl: string): Promise<void> {
+  const pool = benchPool({ connectionString: dbUrl, max: 1 });
+  await pool.query('select pg_stat_statements_reset()');
+  await pool.end();
 }
 
 /** Prints and returns the machine's ceilings. */
@@ -449,6 +521,11 @@ async function projectAlone(): Promise<void> {
     await admin.query('create database bench');
     await admin.end();
     const dbUrl = pg.url('bench', 'socket');
+    if (PG_DETAIL) {
+      const bench = benchPool({ connectionString: dbUrl, max: 1 });
+      await bench.query('create extension pg_stat_statements');
+      await bench.end();
+    }
 
     const ceilings = await measureCeilings(dbUrl);
     const rsa = ceilings.rsa;
@@ -457,7 +534,7 @@ async function projectAlone(): Promise<void> {
     log('▶ building (tsc) and starting the server from the build (NODE_ENV=production) with fresh keys');
     buildProject();
     server = await startProject(work, dbUrl);
-    const target = { url: server.url, pid: server.pid, postmaster: pg.pid };
+    const target = { url: server.url, pid: server.pid, postmaster: pg.pid, dbUrl };
 
     log('▶ preparing data: users and tokens, orders to pay, pre-signed notifies');
     const data = await prepare(dbUrl, work, server.alipayPem);
