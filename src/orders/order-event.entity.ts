@@ -1,4 +1,4 @@
-import { Entity, Enum, Index, ManyToOne, OptionalProps, PrimaryKey, Property } from '@mikro-orm/core';
+import { Entity, Index, ManyToOne, OptionalProps, PrimaryKey, Property } from '@mikro-orm/core';
 import { Field, ID, ObjectType } from 'type-graphql';
 import { Order } from './order.entity';
 import { EventSource, OrderEventType, OrderStatus } from './order.types';
@@ -17,19 +17,20 @@ export class OrderEvent {
   @ManyToOne(() => Order, { deleteRule: 'cascade' })
   order!: Order;
 
-  @Enum({ items: () => OrderEventType })
+  /** Domain `order_event_type` (only the OrderEventType values), like the statuses and source below. */
+  @Property({ type: 'text' })
   @Field(() => OrderEventType)
   type!: OrderEventType;
 
-  @Enum({ items: () => OrderStatus, nullable: true })
+  @Property({ type: 'text', nullable: true })
   @Field(() => OrderStatus, { nullable: true })
   fromStatus: OrderStatus | null = null;
 
-  @Enum({ items: () => OrderStatus, nullable: true })
+  @Property({ type: 'text', nullable: true })
   @Field(() => OrderStatus, { nullable: true })
   toStatus: OrderStatus | null = null;
 
-  @Enum({ items: () => EventSource })
+  @Property({ type: 'text' })
   @Field(() => EventSource)
   source!: EventSource;
 

@@ -1,4 +1,4 @@
-import { Check, Entity, Enum, Index, ManyToOne, OptionalProps, PrimaryKey, Property, Unique } from '@mikro-orm/core';
+import { Check, Entity, Index, ManyToOne, OptionalProps, PrimaryKey, Property, Unique } from '@mikro-orm/core';
 import { Field, ID, ObjectType } from 'type-graphql';
 import { User } from '../auth/user.entity';
 import { Money } from '../common/money';
@@ -55,8 +55,11 @@ export class Order {
   @Field(() => MoneyScalar)
   amount!: Money;
 
-  /** Read-only to the compiler: only the transition function (order.state.ts) changes it. */
-  @Enum({ items: () => OrderStatus })
+  /**
+   * Read-only to the compiler: only the transition function (order.state.ts) changes it. The column's type is the
+   * domain `order_status`, which allows only the OrderStatus values (see the hot-path domains migration).
+   */
+  @Property({ type: 'text' })
   @Field(() => OrderStatus)
   readonly status: OrderStatus = OrderStatus.WAIT_BUYER_PAY;
 

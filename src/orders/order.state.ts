@@ -105,21 +105,22 @@ export type OrderState = Pick<OrderRecord, 'id' | 'orderNo' | 'status' | 'amount
 /** PostgreSQL channel on which committed status changes are announced (payload: the order id). */
 export const ORDER_STATUS_CHANNEL = 'order_status_changed';
 
+/** The status and source parameters are cast to text where they are used: the columns are domains over text. */
 const APPLY_SQL = `
   with changed as (
     update orders set
-      status = $2,
+      status = $2::text,
       trade_no = coalesce($3, trade_no),
       buyer_id = coalesce($4, buyer_id),
       paid_at = case when $5::boolean then coalesce(paid_at, $6) else paid_at end,
-      closed_at = case when $2 = 'TRADE_CLOSED' then $7 else closed_at end,
+      closed_at = case when $2::text = 'TRADE_CLOSED' then $7 else closed_at end,
       refunded_amount = coalesce($8, refunded_amount),
       updated_at = $7
-    where id = $1 and status = $9
+    where id = $1 and status = $9::text
     returning id),
   history as (
     insert into order_events (order_id, type, from_status, to_status, source, note, created_at)
-    select id, 'STATUS_CHANGED', $9, $2, $10, $11, $7 from changed),
+    select id, 'STATUS_CHANGED', $9::text, $2::text, $10::text, $11, $7 from changed),
   announced as (
     select pg_notify('${ORDER_STATUS_CHANNEL}', c.id::text) from changed c
     where exists (select 1 from order_watchers w where w.order_id = c.id))

@@ -1,4 +1,4 @@
-import { Entity, Enum, Index, ManyToOne, OptionalProps, PrimaryKey, Property } from '@mikro-orm/core';
+import { Entity, Index, ManyToOne, OptionalProps, PrimaryKey, Property } from '@mikro-orm/core';
 import { Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { Order } from '../orders/order.entity';
 
@@ -69,7 +69,8 @@ export class CallbackLog {
   @Field(() => ID)
   id!: string;
 
-  @Enum({ items: () => CallbackKind })
+  /** Domain `callback_kind` (only the CallbackKind values); `verdict` is domain `callback_verdict`. */
+  @Property({ type: 'text' })
   @Field(() => CallbackKind)
   kind!: CallbackKind;
 
@@ -89,7 +90,7 @@ export class CallbackLog {
   @Property({ type: 'string', length: 64, nullable: true })
   rawSha256: string | null = null;
 
-  @Enum({ items: () => CallbackVerdict })
+  @Property({ type: 'text' })
   @Field(() => CallbackVerdict)
   verdict!: CallbackVerdict;
 

@@ -9,6 +9,7 @@ import { Migration20261202124144_sandbox_app_url_prefixes } from './Migration202
 import { Migration20261202135637_admin_view_indexes } from './Migration20261202135637_admin_view_indexes';
 import { Migration20261202141330_merchant_webhooks } from './Migration20261202141330_merchant_webhooks';
 import { Migration20261202151111_reconciliation } from './Migration20261202151111_reconciliation';
+import { Migration20261203104500_hot_path_value_domains } from './Migration20261203104500_hot_path_value_domains';
 
 /** Every migration, in order. Listed explicitly so the tsc build and the TypeScript sources find the same ones. */
 export const migrationsList: MigrationObject[] = [
@@ -22,4 +23,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261202135637_admin_view_indexes', class: Migration20261202135637_admin_view_indexes },
   { name: 'Migration20261202141330_merchant_webhooks', class: Migration20261202141330_merchant_webhooks },
   { name: 'Migration20261202151111_reconciliation', class: Migration20261202151111_reconciliation },
+  { name: 'Migration20261203104500_hot_path_value_domains', class: Migration20261203104500_hot_path_value_domains },
 ];
