@@ -354,13 +354,28 @@ async function prepareSeed(pool: Pool, work: string, keys: Record<string, SeedKe
 }
 
 /** Three pay links (first, middle, last order): the signature verifies with the app public key, the order is right. */
+/**
+ * A GET that is tried again (3 times, 300 ms apart) when the connection fails: a server just resumed from SIGSTOP
+ * may still be waking (one run of 2026-12-03 failed here, once, with "fetch failed"). The last failure is thrown.
+ */
+async function fetchRetrying(url: string): Promise<Response> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fetch(url);
+    } catch (err) {
+      if (attempt >= 3) throw new Error(`GET ${url} failed ${attempt} times`, { cause: err });
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  }
+}
+
 async function checkSeedPayLinks(server: Server, keys: SeedKeys, orders: { id: number; sn: string }[]): Promise<{ links: number; sigOk: number; outTradeNoOk: number }> {
   const pub = createPublicKey(fs.readFileSync(keys.appPublic));
   let sigOk = 0;
   let outTradeNoOk = 0;
   const picks = [orders[0], orders[Math.floor(orders.length / 2)], orders[orders.length - 1]];
   for (const order of picks) {
-    const reply = (await (await fetch(`${server.url}/pay-link?id=${order.id}`)).json()) as { re_url?: string };
+    const reply = (await (await fetchRetrying(`${server.url}/pay-link?id=${order.id}`)).json()) as { re_url?: string };
     if (!reply.re_url) continue;
     const params = Object.fromEntries(new URLSearchParams(reply.re_url.slice(reply.re_url.indexOf('?') + 1)));
     if (verifySignature('sha256', Buffer.from(canonical(params, ['sign']), 'utf8'), pub, Buffer.from(params.sign ?? '', 'base64'))) sigOk++;
@@ -661,7 +676,14 @@ export async function runSeedPeer(dir: string): Promise<boolean> {
       payLinkChecks[s.name] = await checkSeedPayLinks(s, keys[s.name], seed.payLinkOrders);
       s.pause();
     }
-    await seedPool.query('checkpoint'); // the bulk data written out before the first window
+    // Both databases' bulk data vacuumed (hint bits set, statistics taken) and written out before the first window.
+    // Otherwise whichever server runs first pays for it: the first change to each freshly loaded page sets its hint
+    // bits and, with PostgreSQL 18's data checksums, logs the whole page, and autovacuum starts on the new tables.
+    const projectDb = benchPool({ connectionString: dbUrl, max: 1 });
+    await projectDb.query('vacuum (analyze)');
+    await projectDb.end();
+    await seedPool.query('vacuum (analyze)');
+    await seedPool.query('checkpoint');
     const lineCount = (file: string) => fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).length;
 
     const only = process.env.BENCH_ONLY?.split(',');
