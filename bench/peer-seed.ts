@@ -353,7 +353,6 @@ async function prepareSeed(pool: Pool, work: string, keys: Record<string, SeedKe
   return { createOrder, payLink, payLinkOrders, slices };
 }
 
-/** Three pay links (first, middle, last order): the signature verifies with the app public key, the order is right. */
 /**
  * A GET that is tried again (3 times, 300 ms apart) when the connection fails: a server just resumed from SIGSTOP
  * may still be waking (one run of 2026-12-03 failed here, once, with "fetch failed"). The last failure is thrown.
@@ -369,6 +368,7 @@ async function fetchRetrying(url: string): Promise<Response> {
   }
 }
 
+/** Three pay links (first, middle, last order): the signature verifies with the app public key, the order is right. */
 async function checkSeedPayLinks(server: Server, keys: SeedKeys, orders: { id: number; sn: string }[]): Promise<{ links: number; sigOk: number; outTradeNoOk: number }> {
   const pub = createPublicKey(fs.readFileSync(keys.appPublic));
   let sigOk = 0;

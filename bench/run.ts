@@ -161,20 +161,26 @@ async function pgCeilings(url: string): Promise<{ insert: number; update: number
   return { insert, update };
 }
 
-/** CPU time of the PostgreSQL server: the postmaster and every backend it forked. */
-export function postgresCpuMs(postmaster: number): number {
-  let ms = 0;
+/** The PostgreSQL server's processes (the postmaster and every process it forked) with their user and kernel CPU ms. */
+function postgresProcesses(postmaster: number): { pid: number; userMs: number; kernelMs: number }[] {
+  const found: { pid: number; userMs: number; kernelMs: number }[] = [];
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(entry) === postmaster || Number(fields[1]) === postmaster) ms += ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+      const pid = Number(entry);
+      if (pid === postmaster || Number(fields[1]) === postmaster) found.push({ pid, userMs: (Number(fields[11]) * 1000) / 100, kernelMs: (Number(fields[12]) * 1000) / 100 });
     } catch {
       // the process ended meanwhile
     }
   }
-  return ms;
+  return found;
+}
+
+/** CPU time of the PostgreSQL server: the postmaster and every backend it forked. */
+export function postgresCpuMs(postmaster: number): number {
+  return postgresProcesses(postmaster).reduce((ms, p) => ms + p.userMs + p.kernelMs, 0);
 }
 
 /** Busy and total CPU time of the whole machine, from /proc/stat. */
@@ -397,14 +403,18 @@ export async function startProject(work: string, dbUrl: string, options: { detac
   return { child, url, pid: child.pid!, alipayPem: pem(alipayKey.privateKey), stop };
 }
 
-/** PostgreSQL as the benchmark runs it: durable (fsync and synchronous_commit on), room for every pool. */
-export function startBenchPostgres(work: string): Promise<RunningPostgres> {
-  const detail: Record<string, string> = PG_DETAIL ? { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track_planning': 'on', track_io_timing: 'on' } : {};
+/**
+ * PostgreSQL as the benchmark runs it: durable (fsync and synchronous_commit on), room for every pool; with
+ * `statements`, pg_stat_statements loaded (BENCH_PG_DETAIL).
+ */
+export function startBenchPostgres(work: string, options: { statements?: boolean } = {}): Promise<RunningPostgres> {
+  const detail: Record<string, string> = options.statements ? { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track_planning': 'on', track_io_timing: 'on' } : {};
   return startEmbeddedPostgres({ root: path.join(work, 'pg'), durable: true, settings: { max_connections: 300, ...detail } });
 }
 
 /**
- * BENCH_PG_DETAIL=1: where PostgreSQL's time goes in each window. pg_stat_statements (reset when the window opens)
+ * BENCH_PG_DETAIL=1 (`npm run bench` alone; the side-by-side run ignores it): where PostgreSQL's time goes in each
+ * window. pg_stat_statements (reset when the window opens)
  * gives each statement's calls, execution and planning time and WAL bytes per request; /proc gives the CPU of each
  * kind of PostgreSQL process (client backends, WAL writer, checkpointer, autovacuum). It costs PostgreSQL a few
  * percent, so its windows are for reading the split, not for the headline rates.
@@ -414,20 +424,18 @@ export const PG_DETAIL = process.env.BENCH_PG_DETAIL === '1';
 /** CPU time of the PostgreSQL server by kind of process ("client backend", "walwriter", "autovacuum worker", ...), and the part of it in the kernel ("client backend (kernel)"). */
 export function postgresCpuByKind(postmaster: number): Map<string, number> {
   const byKind = new Map<string, number>();
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
+  const add = (kind: string, ms: number) => byKind.set(kind, (byKind.get(kind) ?? 0) + ms);
+  for (const p of postgresProcesses(postmaster)) {
+    let title: string;
     try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(entry) !== postmaster && Number(fields[1]) !== postmaster) continue;
-      const title = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
-      const background = /^postgres: (checkpointer|background writer|walwriter|autovacuum launcher|autovacuum worker|logical replication launcher|io worker|walsummarizer|archiver)/.exec(title);
-      const kind = Number(entry) === postmaster ? 'postmaster' : background ? background[1] : 'client backend';
-      byKind.set(kind, (byKind.get(kind) ?? 0) + ((Number(fields[11]) + Number(fields[12])) * 1000) / 100);
-      byKind.set(`${kind} (kernel)`, (byKind.get(`${kind} (kernel)`) ?? 0) + (Number(fields[12]) * 1000) / 100);
+      title = fs.readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
     } catch {
-      // the process ended meanwhile
+      continue; // the process ended meanwhile
     }
+    const background = /^postgres: (checkpointer|background writer|walwriter|autovacuum launcher|autovacuum worker|logical replication launcher|io worker|walsummarizer|archiver)/.exec(title);
+    const kind = p.pid === postmaster ? 'postmaster' : background ? background[1] : 'client backend';
+    add(kind, p.userMs + p.kernelMs);
+    add(`${kind} (kernel)`, p.kernelMs);
   }
   return byKind;
 }
@@ -516,7 +524,7 @@ async function projectAlone(): Promise<void> {
   try {
     log(`machine: ${CORES} cores, ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`);
     log('▶ starting PostgreSQL (durable: fsync and synchronous_commit on)');
-    pg = await startBenchPostgres(work);
+    pg = await startBenchPostgres(work, { statements: PG_DETAIL });
     const admin = benchPool({ connectionString: pg.url(), max: 1 });
     await admin.query('create database bench');
     await admin.end();
